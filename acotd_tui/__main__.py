@@ -1,0 +1,3 @@
+from acotd_tui.cli import run
+
+run()

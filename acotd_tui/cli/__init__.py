@@ -1,0 +1,81 @@
+"""The `acotd` command: every pipeline stage headless, and the TUI when run bare.
+
+Commands import their heavy dependencies (litellm, torch, datasets) inside the function, so
+`acotd --help` and the TUI start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+
+import click
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.store import StoreError
+
+from .common import project_option
+from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
+
+# litellm fetches a price map from the internet at import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+class AcotdGroup(click.Group):
+    """Turns user-facing errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (AcotdError, StoreError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except sqlite3.OperationalError as exc:
+            click.echo(f"error: store: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Pipeline order, not alphabetical: the help reads as the method.
+        order = list(self.commands)
+        return order
+
+
+@click.group(
+    cls=AcotdGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@project_option
+@click.version_option(package_name="acotd-tui")
+@click.pass_context
+def main(ctx: click.Context, project_dir: str | None) -> None:
+    """acotd-tui: curated chain-of-thought distillation with a human in the loop.
+
+    Run without a command to open the app on the project. Every stage below also runs
+    headless, with the same code the app uses.
+    """
+    if ctx.invoked_subcommand is None:
+        from acotd_tui.app import run_app
+        from acotd_tui.project import Project
+
+        project = Project.open(project_dir)
+        root = project.root
+        project.close()
+        run_app(root)
+
+
+for command in (init_cmd, import_cmd, attempts_group, status_cmd, demo_cmd):
+    main.add_command(command)
+
+
+def run() -> None:
+    main(prog_name="acotd")
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,88 @@
+"""The project store: the one package that owns the SQLite schema and every query.
+
+Everything else calls the typed repositories hanging off `Store`; no SQL lives outside
+this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .attempts import Attempt, Attempts, NewAttempt
+from .db import Database, StoreError, utcnow
+from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
+from .imports import ImportRecord, Imports
+from .migrations import MIGRATIONS, current_version, migrate
+from .models import ModelRecord, Models
+from .problems import (
+    InsertResult,
+    NewProblem,
+    Problem,
+    ProblemFilter,
+    ProblemRow,
+    Problems,
+    normalize_problem_text,
+    problem_hash,
+)
+from .stats import PipelineCounts, Stats
+
+DB_FILENAME = "acotd.db"
+
+
+class Store:
+    """All repositories over one database connection."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
+        path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(f"no store at {path} (run `acotd init` first)")
+        self.path = path
+        self.db = Database(path, readonly=readonly)
+        if not readonly:
+            migrate(self.db.conn)
+        self.imports = Imports(self.db)
+        self.problems = Problems(self.db)
+        self.models = Models(self.db)
+        self.attempts = Attempts(self.db)
+        self.grades = Grades(self.db)
+        self.stats = Stats(self.db)
+
+    @property
+    def schema_version(self) -> int:
+        return current_version(self.db.conn)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "DB_FILENAME",
+    "SCHEME_LABELS",
+    "Attempt",
+    "Grade",
+    "Label",
+    "NewAttempt",
+    "NewGrade",
+    "MIGRATIONS",
+    "Database",
+    "ImportRecord",
+    "InsertResult",
+    "ModelRecord",
+    "NewProblem",
+    "PipelineCounts",
+    "Problem",
+    "ProblemFilter",
+    "ProblemRow",
+    "Store",
+    "StoreError",
+    "migrate",
+    "normalize_problem_text",
+    "problem_hash",
+    "utcnow",
+]

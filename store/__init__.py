@@ -12,6 +12,8 @@ from .attempts import Attempt, Attempts, NewAttempt
 from .db import Database, StoreError, utcnow
 from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
 from .imports import ImportRecord, Imports
+from .jobs import Job, Jobs
+from .llm_calls import LLMCalls
 from .migrations import MIGRATIONS, current_version, migrate
 from .models import ModelRecord, Models
 from .problems import (
@@ -45,6 +47,8 @@ class Store:
         self.models = Models(self.db)
         self.attempts = Attempts(self.db)
         self.grades = Grades(self.db)
+        self.llm_calls = LLMCalls(self.db)
+        self.jobs = Jobs(self.db)
         self.stats = Stats(self.db)
 
     @property
@@ -73,6 +77,7 @@ __all__ = [
     "Database",
     "ImportRecord",
     "InsertResult",
+    "Job",
     "ModelRecord",
     "NewProblem",
     "PipelineCounts",

@@ -310,7 +310,13 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_job_rate(conn: sqlite3.Connection) -> None:
+    """Jobs report their rate and ETA, so every viewer shows the same numbers."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN rate REAL")
+    conn.execute("ALTER TABLE jobs ADD COLUMN eta_s REAL")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json as _json
 import os
 import shutil
+import subprocess as _subprocess
+import sys as _sys
+import urllib.request as _urlreq
 from pathlib import Path
 
 import pytest
@@ -64,3 +68,89 @@ def demo_project(demo_template: Path, tmp_path: Path):
     p = Project.open(root)
     yield p
     p.close()
+
+
+# -- the scripted OpenAI-compatible server --------------------------------------------------
+
+
+class LLMServer:
+    """Handle on a tests/llm_server.py process: configure it, read what it saw."""
+
+    def __init__(self) -> None:
+        self.proc = _subprocess.Popen(
+            [_sys.executable, str(Path(__file__).with_name("llm_server.py"))],
+            stdout=_subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        self.port = int(line.split()[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.base}/v1"
+
+    def _post(self, path: str, payload: dict) -> None:
+        req = _urlreq.Request(
+            self.base + path,
+            data=_json.dumps(payload).encode(),
+            method="POST",
+            headers={"content-type": "application/json"},
+        )
+        _urlreq.urlopen(req, timeout=10).read()
+
+    def configure(self, **config) -> None:
+        self._post("/_admin/config", config)
+
+    def reset(self) -> None:
+        self._post("/_admin/reset", {})
+
+    def log(self) -> list[dict]:
+        return _json.loads(_urlreq.urlopen(self.base + "/_admin/log", timeout=10).read())
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def _llm_server_process():
+    server = LLMServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_server(_llm_server_process):
+    _llm_server_process.reset()
+    return _llm_server_process
+
+
+def point_roles_at(
+    project,
+    server: LLMServer,
+    roles=("student", "judge", "teacher_short", "teacher_long", "cotqs_judge", "consistency_judge"),
+    *,
+    price_in: float = 1.0,
+    price_out: float = 2.0,
+    extra: str = "",
+) -> None:
+    """Rewrite the project's config so the given roles use the test server (priced)."""
+    kept, skipping = [], False
+    for line in project.config_path.read_text().splitlines():
+        if line.startswith("["):  # a table header: drop [models.*] tables wholesale
+            skipping = line.startswith("[models.")
+        if not skipping:
+            kept.append(line)
+    text = "\n".join(kept) + "\n"
+    blocks = []
+    for role in roles:
+        blocks.append(
+            f'[models.{role}]\nbackend = "litellm"\nmodel = "openai/test-{role}"\napi_base = "{server.url}"\n'
+            f"temperature = 0.0\nmax_tokens = 512\ninput_cost_per_mtok = {price_in}\noutput_cost_per_mtok = {price_out}\n{extra}\n"
+        )
+    text = text.replace("\n[limits]", "\n" + "\n".join(blocks) + "\n[limits]", 1)
+    project.config_path.write_text(text)
+    project.reload_config()
+
+
+@pytest.fixture
+def point_at():
+    return point_roles_at

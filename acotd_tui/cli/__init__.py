@@ -16,7 +16,9 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.store import StoreError
 
 from .common import project_option
+from .jobs_cmds import jobs_group
 from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
+from .stage_cmds import diagnose_cmd
 
 # litellm fetches a price map from the internet at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -69,7 +71,15 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
         run_app(root)
 
 
-for command in (init_cmd, import_cmd, attempts_group, status_cmd, demo_cmd):
+for command in (
+    init_cmd,
+    import_cmd,
+    attempts_group,
+    diagnose_cmd,
+    jobs_group,
+    status_cmd,
+    demo_cmd,
+):
     main.add_command(command)
 
 

@@ -1,0 +1,91 @@
+"""Client-side rate limits and the project's spending cap, shared by all requests of a job.
+
+The rate limiter spaces request starts to honour requests-per-minute and tokens-per-minute,
+and a 429 from the server puts every request on hold until its Retry-After has passed, not
+just the one that got it (otherwise the others keep hammering a limited server).
+The budget reserves each request's worst-case cost before it is sent, so concurrent
+requests can never together push spending past the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+
+class RateLimiter:
+    def __init__(self, requests_per_minute: int = 0, tokens_per_minute: int = 0) -> None:
+        self.rpm = requests_per_minute
+        self.tpm = tokens_per_minute
+        self._lock = asyncio.Lock()
+        self._next_request_at = 0.0
+        self._tokens = float(tokens_per_minute)
+        self._tokens_at = time.monotonic()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for `seconds` (a 429's Retry-After)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def acquire(self, estimated_tokens: int = 0) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                wait = self._paused_until - now
+                if self.rpm:
+                    wait = max(wait, self._next_request_at - now)
+                if self.tpm and estimated_tokens:
+                    self._tokens = min(
+                        self.tpm, self._tokens + (now - self._tokens_at) * self.tpm / 60.0
+                    )
+                    self._tokens_at = now
+                    need = min(estimated_tokens, self.tpm)
+                    if self._tokens < need:
+                        wait = max(wait, (need - self._tokens) * 60.0 / self.tpm)
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            if self.rpm:
+                self._next_request_at = max(now, self._next_request_at) + 60.0 / self.rpm
+            if self.tpm and estimated_tokens:
+                self._tokens -= min(estimated_tokens, self.tpm)
+
+    def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
+        """Correct the token bucket once the real usage is known."""
+        if self.tpm:
+            self._tokens = min(self.tpm, self._tokens + estimated_tokens - actual_tokens)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """USD per token; zero when neither config nor litellm's price map knows the model."""
+
+    input_per_token: float = 0.0
+    output_per_token: float = 0.0
+    known: bool = False
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return tokens_in * self.input_per_token + tokens_out * self.output_per_token
+
+
+class Budget:
+    """The project's API spending cap (0 = none), shared by every request of a job."""
+
+    def __init__(self, cap_usd: float, spent_usd: float = 0.0) -> None:
+        self.cap = cap_usd
+        self.spent = spent_usd
+        self.reserved = 0.0
+
+    def try_reserve(self, amount: float) -> bool:
+        if self.cap <= 0:
+            return True
+        if self.spent + self.reserved + amount > self.cap:
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: float, actual: float) -> None:
+        if self.cap > 0:
+            self.reserved = max(0.0, self.reserved - reserved)
+        self.spent += actual

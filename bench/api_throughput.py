@@ -1,0 +1,138 @@
+"""Diagnose-stage throughput against a loopback server, as ratios measured in one run.
+
+A scripted OpenAI-compatible server (tests/llm_server.py, its own process) answers every
+request after 100 ms. Three numbers, same server, same prompts:
+  ideal:  concurrency / latency (64 / 0.1 s = 640 requests/s)
+  bare:   an `openai.AsyncOpenAI` loop at concurrency 64 that only awaits the responses
+  acotd:  `acotd diagnose` as a job: plan, request, parse reasoning and answer, check the
+          answer against the reference, store attempt + cache entry, report progress
+Prints acotd/bare (goal >= 0.8) and both against ideal.
+
+    python bench/api_throughput.py [--requests 2000] [--concurrency 64] [--latency 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "llm_server.py")], stdout=subprocess.PIPE, text=True
+    )
+    port = int(proc.stdout.readline().split()[1])  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    reply = "<think>Add the numbers step by step.</think>\nSo the total is \\boxed{42}."
+    req = urllib.request.Request(
+        f"{base}/_admin/config",
+        data=json.dumps({"latency_s": latency, "default_reply": reply}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    return proc, f"{base}/v1"
+
+
+def make_project(root: Path, url: str, n: int, concurrency: int):
+    from acotd_tui.importing import import_files
+    from acotd_tui.project import Project
+
+    project = Project.init(root)
+    text = project.config_path.read_text()
+    text = text.replace(
+        '[models.student]            # answers problems in `acotd diagnose`, evaluated by `acotd eval`\nbackend = "vllm"\nmodel = "Qwen/Qwen3-1.7B"',
+        f'[models.student]\nbackend = "litellm"\nmodel = "openai/bench-student"\napi_base = "{url}"\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.2',
+    ).replace("concurrency = 32", f"concurrency = {concurrency}")
+    project.config_path.write_text(text)
+    project.reload_config()
+    rows = (SHARED / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    data = root / "pool.jsonl"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    import_files(project.store, [data])
+    return project
+
+
+def prompts(project) -> list[list[dict[str, str]]]:
+    from acotd_tui.templates import load_template
+
+    template = load_template(project.config.diagnose.prompt)
+    store = project.store
+    return [
+        list(template.render(problem=p.problem))
+        for p in store.problems.get_many(store.problems.ids())
+    ]
+
+
+async def bare_loop(url: str, messages: list[list[dict[str, str]]], concurrency: int) -> float:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(m: list[dict[str, str]]) -> None:
+        async with slots:
+            await client.chat.completions.create(
+                model="bench-student", messages=m, temperature=0.6, top_p=0.95, max_tokens=4096
+            )
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(m) for m in messages))
+    elapsed = time.perf_counter() - start
+    await client.close()
+    return len(messages) / elapsed
+
+
+def acotd_run(project) -> tuple[float, int]:
+    from acotd_tui.jobs import submit
+    from acotd_tui.pipeline.diagnose import DiagnoseParams
+
+    start = time.perf_counter()
+    job = submit(project, "diagnose", DiagnoseParams().to_job())
+    elapsed = time.perf_counter() - start
+    if job.status != "done":
+        raise SystemExit(f"diagnose job ended {job.status}: {job.error}")
+    return project.store.attempts.count() / elapsed, project.store.attempts.count()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--latency", type=float, default=0.1)
+    args = ap.parse_args()
+    proc, url = start_server(args.latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = make_project(Path(tmp) / "bench", url, args.requests, args.concurrency)
+            messages = prompts(project)
+            bare = asyncio.run(bare_loop(url, messages, args.concurrency))
+            ours, stored = acotd_run(project)
+            project.close()
+    finally:
+        proc.kill()
+    if stored != args.requests:
+        print(f"FAIL: stored {stored} attempts for {args.requests} problems", file=sys.stderr)
+        return 1
+    ideal = args.concurrency / args.latency
+    print(
+        f"requests: {args.requests}, concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms"
+    )
+    print(f"ideal:  {ideal:7.0f} req/s")
+    print(f"bare:   {bare:7.0f} req/s  ({bare / ideal:.2f} of ideal)")
+    print(f"acotd:  {ours:7.0f} req/s  ({ours / ideal:.2f} of ideal)")
+    print(f"ratio acotd/bare: {ours / bare:.2f}  (goal >= 0.8)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

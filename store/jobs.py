@@ -1,0 +1,240 @@
+"""Jobs: long work as rows that a worker process claims, updates and finishes.
+
+The TUI and `acotd jobs` only ever read these rows (and set `cancel_requested`); the worker
+writes progress and a heartbeat. A job whose worker died (its pid is gone on this host, or
+its heartbeat stopped) is *stale*: shown as such, and claimable again to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .db import Database, StoreError, utcnow
+
+STALE_AFTER_S = 30.0
+ACTIVE = ("queued", "running")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _age_s(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds()
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    done: int
+    total: int | None
+    failed: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    rate: float | None
+    eta_s: float | None
+    message: str | None
+    pid: int | None
+    host: str | None
+    heartbeat: str | None
+    log_path: str | None
+    error: str | None
+    result: dict[str, Any]
+    cancel_requested: bool
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Job:
+        d = dict(r)
+        d["params"] = json.loads(d["params"] or "{}")
+        d["result"] = json.loads(d["result"] or "{}")
+        d["cancel_requested"] = bool(d["cancel_requested"])
+        return cls(**d)
+
+    @property
+    def stale(self) -> bool:
+        if self.status != "running":
+            return False
+        if self.host == socket.gethostname() and not pid_alive(self.pid):
+            return True
+        age = _age_s(self.heartbeat)
+        return age is None or age > STALE_AFTER_S
+
+    @property
+    def display_status(self) -> str:
+        return "stale" if self.stale else self.status
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in ("failed", "cancelled") or self.stale
+
+
+class Jobs:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, kind: str, params: dict[str, Any]) -> Job:
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO jobs (kind, params, created_at) VALUES (?, ?, ?)",
+                (kind, json.dumps(params, sort_keys=True), utcnow()),
+            )
+            job_id = int(cur.lastrowid or 0)
+        return self.get(job_id)
+
+    def get(self, job_id: int) -> Job:
+        row = self.db.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise StoreError(f"no job {job_id}")
+        return Job.from_row(row)
+
+    def list(self, limit: int = 200, statuses: tuple[str, ...] = ()) -> list[Job]:
+        sql = "SELECT * FROM jobs"
+        params: tuple = ()
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            params = statuses
+        return [
+            Job.from_row(r)
+            for r in self.db.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", params)
+        ]
+
+    def claim(self, job_id: int, *, pid: int, log_path: str) -> Job:
+        """Mark a job running in this process; refuses one that a live worker holds."""
+        with self.db.tx() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no job {job_id}")
+            job = Job.from_row(row)
+            if job.status == "running" and not job.stale:
+                raise StoreError(f"job {job_id} is already running (pid {job.pid} on {job.host})")
+            if job.status == "done":
+                raise StoreError(f"job {job_id} is already done")
+            now = utcnow()
+            conn.execute(
+                "UPDATE jobs SET status = 'running', pid = ?, host = ?, heartbeat = ?, log_path = ?,"
+                " started_at = ?, finished_at = NULL, error = NULL, cancel_requested = 0 WHERE id = ?",
+                (pid, socket.gethostname(), now, log_path, now, job_id),
+            )
+        return self.get(job_id)
+
+    def progress(
+        self,
+        job_id: int,
+        *,
+        done: int,
+        total: int | None,
+        failed: int,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        rate: float | None,
+        eta_s: float | None,
+        message: str | None = None,
+    ) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE jobs SET done = ?, total = ?, failed = ?, tokens_in = ?, tokens_out = ?,"
+                " cost = ?, rate = ?, eta_s = ?, message = COALESCE(?, message), heartbeat = ?"
+                " WHERE id = ?",
+                (
+                    done,
+                    total,
+                    failed,
+                    tokens_in,
+                    tokens_out,
+                    cost,
+                    rate,
+                    eta_s,
+                    message,
+                    utcnow(),
+                    job_id,
+                ),
+            )
+
+    def heartbeat(self, job_id: int) -> None:
+        with self.db.tx() as conn:
+            conn.execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (utcnow(), job_id))
+
+    def finish(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = ?, error = ?, result = ?, message = COALESCE(?, message),"
+                " finished_at = ?, heartbeat = ?, eta_s = NULL WHERE id = ?",
+                (
+                    status,
+                    error,
+                    json.dumps(result or {}, sort_keys=True),
+                    message,
+                    utcnow(),
+                    utcnow(),
+                    job_id,
+                ),
+            )
+
+    def request_cancel(self, job_id: int) -> Job:
+        job = self.get(job_id)
+        with self.db.tx() as conn:
+            if job.status == "queued":
+                conn.execute(
+                    "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?",
+                    (utcnow(), job_id),
+                )
+            elif job.status == "running":
+                conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+        return self.get(job_id)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        return bool(self.db.scalar("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)))
+
+    def requeue(self, job_id: int) -> Job:
+        job = self.get(job_id)
+        if not job.resumable:
+            raise StoreError(
+                f"job {job_id} is {job.display_status}; only failed, cancelled or stale jobs resume"
+            )
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'queued', cancel_requested = 0, error = NULL, pid = NULL WHERE id = ?",
+                (job_id,),
+            )
+        return self.get(job_id)
+
+    def next_queued(self) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1")
+        return Job.from_row(row) if row else None

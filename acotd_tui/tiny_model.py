@@ -42,7 +42,7 @@ def _corpus() -> Iterator[str]:
     yield "The answer is \\boxed{42}. <think> Let me think step by step. </think>"
 
 
-def build_tokenizer(out_dir: Path, vocab_size: int = 2048):
+def build_tokenizer(out_dir: Path, vocab_size: int = 2048, extra_special: tuple[str, ...] = ()):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -51,7 +51,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 2048):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=[*SPECIAL_TOKENS, *extra_special],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -61,7 +61,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 2048):
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         bos_token=None,
-        additional_special_tokens=SPECIAL_TOKENS[1:],
+        additional_special_tokens=[*SPECIAL_TOKENS[1:], *extra_special],
         model_max_length=4096,
     )
     fast.chat_template = CHAT_TEMPLATE
@@ -111,4 +111,31 @@ def build_tiny_model(
         top_p=0.95,
     )
     model.save_pretrained(out)
+    return out
+
+
+def build_tiny_prm(out_dir: Path | str, *, seed: int = 0) -> Path:
+    """A tiny process reward model in the Qwen2.5-Math-PRM shape: two-class logits per token,
+    read at `<extra_0>` step separators (see pipeline/prm.py)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(out, extra_special=("<extra_0>",))
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        num_key_value_heads=1,
+        head_dim=64,
+        num_labels=2,
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    torch.manual_seed(seed)
+    Qwen3ForTokenClassification(config).save_pretrained(out)
     return out

@@ -258,6 +258,21 @@ class Grades:
             params.append(prompt_version)
         return {r[0] for r in self.db.query(sql, tuple(params))}
 
+    def sample_grades(
+        self, attempt_ids: Sequence[int], *, scheme: str, model: str, prompt_version: str
+    ) -> dict[int, Grade]:
+        """Per-sample grades already made by one grader version, by attempt id."""
+        out: dict[int, Grade] = {}
+        for start in range(0, len(attempt_ids), 500):
+            chunk = list(attempt_ids[start : start + 500])
+            rows = self.db.query(
+                "SELECT * FROM grades WHERE scheme = ? AND model = ? AND prompt_version = ?"
+                f" AND attempt_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                (scheme, model, prompt_version, *chunk),
+            )
+            out.update({r["attempt_id"]: Grade.from_row(r) for r in rows})
+        return out
+
     def queue(
         self, scheme: str, kind: str, *, limit: int = 1000, sources: Sequence[str] = ()
     ) -> list[int]:

@@ -9,8 +9,9 @@ Behaviour is set with POST /_admin/config (JSON, all keys optional):
   replies          {prefix: reply}: the first 80 characters of the last user message -> reply
   rules            [{"contains": s, "reply": t, "replies": [t...], "reasoning": r,
                      "finish_reason": f, "fault": kind, "times": n, "retry_after": s,
-                     "latency_s": s}] checked in order; "replies" picks one by a hash of the
-                     request, so the same request always gets the same reply
+                     "latency_s": s, "max_uses": n}] checked in order; "replies" picks one by
+                     a hash of the request, so the same request always gets the same reply;
+                     "max_uses" retires the rule after n matching requests (any keys)
   faults           kinds: "429" (with Retry-After), "500", "timeout" (sleep 3600 s),
                    "drop" (close the connection without answering), "malformed" (invalid
                    JSON body), "empty_choices", "400" (bad request), "401" (bad key)
@@ -39,9 +40,10 @@ class ScriptState:
         self.config: dict[str, Any] = {}
         self.log: list[dict[str, Any]] = []
         self.fault_counts: dict[tuple[int, str], int] = {}
+        self.uses: dict[int, int] = {}
 
     def reset(self) -> None:
-        self.config, self.log, self.fault_counts = {}, [], {}
+        self.config, self.log, self.fault_counts, self.uses = {}, [], {}, {}
 
 
 def request_key(body: dict[str, Any]) -> str:
@@ -185,6 +187,10 @@ class Server:
         rule: dict[str, Any] = {}
         for index, candidate in enumerate(cfg.get("rules", [])):
             if candidate.get("contains", "") in text_all:
+                if "max_uses" in candidate:
+                    if self.state.uses.get(index, 0) >= candidate["max_uses"]:
+                        continue
+                    self.state.uses[index] = self.state.uses.get(index, 0) + 1
                 if "fault" in candidate and "times" in candidate:
                     seen = self.state.fault_counts.get((index, key), 0)
                     if seen >= candidate["times"]:

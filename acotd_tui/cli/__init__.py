@@ -18,7 +18,8 @@ from acotd_tui.store import StoreError
 from .common import project_option
 from .jobs_cmds import jobs_group
 from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
-from .stage_cmds import diagnose_cmd
+from .review_cmds import review_group
+from .stage_cmds import diagnose_cmd, grade_cmd
 
 # litellm fetches a price map from the internet at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -71,15 +72,19 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
         run_app(root)
 
 
-for command in (
+# In pipeline order: the help reads as the method.
+COMMANDS = [
     init_cmd,
     import_cmd,
     attempts_group,
     diagnose_cmd,
+    grade_cmd,
+    review_group,
     jobs_group,
     status_cmd,
     demo_cmd,
-):
+]
+for command in COMMANDS:
     main.add_command(command)
 
 

@@ -1,0 +1,127 @@
+"""From per-sample grades to one label per problem (the documented aggregation rule).
+
+ACoTD (scheme "emh"). The symbolic check is trusted for *whether* the answer is right; the
+judge is needed for *how* the reasoning fails:
+1. pass rate = correct samples / samples checked. If it reaches `easy_pass_rate` (default
+   1.0: every sample correct) the problem is Easy.
+2. Otherwise the label is the majority judge label among the wrong samples; Medium/Hard
+   ties go to Hard (the conservative choice: Hard problems get the long CoT).
+3. A judge label that contradicts the check (Easy on a wrong answer, Medium/Hard on a right
+   one) is a conflict: both are kept, the aggregate is flagged and enters the review
+   queue. A wrong sample judged Easy casts no Medium/Hard vote; if no vote is left the
+   problem has no label and needs review.
+4. Samples whose judge reply could not be parsed cast no vote; if nothing is left to
+   decide on, the problem needs review.
+ZTE (scheme "zte"): pass rate as above gives "easy"; otherwise the median level of the
+wrong samples (upper median), from the judge or the PRM.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SampleGrade:
+    attempt_id: int
+    label: str | None  # None: the grader could not decide
+    correct: bool | None  # the symbolic check
+
+
+@dataclass
+class Aggregate:
+    label: str | None
+    needs_review: bool
+    conflict: str | None
+    pass_rate: float | None
+    rationale: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbolic_correct(self) -> bool | None:
+        return None if self.pass_rate is None else self.pass_rate >= 1.0
+
+
+def sample_conflict(label: str | None, correct: bool | None) -> str | None:
+    if label is None or correct is None:
+        return None
+    if label == "E" and not correct:
+        return "judge says Easy but the answer is wrong"
+    if label in ("M", "H") and correct:
+        return f"judge says {'Medium' if label == 'M' else 'Hard'} but the answer is right"
+    return None
+
+
+def _pass_rate(samples: list[SampleGrade]) -> float | None:
+    checked = [s for s in samples if s.correct is not None]
+    return None if not checked else sum(bool(s.correct) for s in checked) / len(checked)
+
+
+def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Aggregate:
+    if not samples:
+        raise ValueError("no samples to aggregate")
+    rate = _pass_rate(samples)
+    conflicts = [c for s in samples if (c := sample_conflict(s.label, s.correct))]
+    conflict = "; ".join(sorted(set(conflicts))) or None
+    detail = {
+        "samples": [
+            {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
+        ],
+        "pass_rate": rate,
+        "rule": f"E if pass rate >= {easy_pass_rate}; else majority judge label of wrong samples (tie -> H)",
+    }
+    n = len(samples)
+    if rate is not None and rate >= easy_pass_rate:
+        return Aggregate("E", False, conflict, rate, f"{rate:.0%} of {n} samples correct", detail)
+    votes = Counter(s.label for s in samples if s.correct is not True and s.label in ("M", "H"))
+    if rate is None:  # nothing could be checked: the judge alone decides
+        votes = Counter(s.label for s in samples if s.label in ("E", "M", "H"))
+        if votes:
+            label = max(votes, key=lambda k: (votes[k], "EMH".index(k)))
+            return Aggregate(
+                label,
+                True,
+                conflict,
+                None,
+                "answers could not be checked; judge label only",
+                detail,
+            )
+    if not votes:
+        return Aggregate(
+            None, True, conflict, rate, "no usable judge verdict on the wrong samples", detail
+        )
+    label = "H" if votes["H"] >= votes["M"] else "M"
+    wrong = sum(1 for s in samples if s.correct is not True)
+    return Aggregate(
+        label,
+        False,
+        conflict,
+        rate,
+        f"{wrong} of {n} samples wrong; judge votes {dict(votes)}",
+        detail,
+    )
+
+
+def aggregate_zte(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Aggregate:
+    if not samples:
+        raise ValueError("no samples to aggregate")
+    rate = _pass_rate(samples)
+    n = len(samples)
+    detail = {
+        "samples": [
+            {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
+        ],
+        "pass_rate": rate,
+        "rule": f"easy if pass rate >= {easy_pass_rate}; else upper median level of wrong samples",
+    }
+    if rate is not None and rate >= easy_pass_rate:
+        return Aggregate("easy", False, None, rate, f"{rate:.0%} of {n} samples correct", detail)
+    levels = sorted(
+        int(s.label) for s in samples if s.correct is not True and s.label and s.label.isdigit()
+    )
+    if not levels:
+        return Aggregate(None, True, None, rate, "no usable level for the wrong samples", detail)
+    level = levels[len(levels) // 2]
+    return Aggregate(str(level), False, None, rate, f"levels of wrong samples {levels}", detail)

@@ -1,0 +1,215 @@
+"""Human review of difficulty labels: set, clear, undo, CSV round-trip, agreement statistics.
+
+Human labels are grades with source "human", appended to the history like any other; the
+store makes them win over every automatic grade, now and later. "Undo" appends the human
+state that preceded the last human action, so the history stays complete.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.store import SCHEME_LABELS, NewGrade, Store
+
+LABEL_ALIASES = {"easy": "E", "medium": "M", "hard": "H", "e": "E", "m": "M", "h": "H"}
+CSV_FIELDS = [
+    "problem_id",
+    "source",
+    "split",
+    "problem",
+    "reference",
+    "student_answer",
+    "student_correct",
+    "auto_label",
+    "auto_source",
+    "human_label",
+    "note",
+]
+
+
+def normalize_label(value: str, scheme: str) -> str:
+    text = value.strip()
+    if scheme == "emh":
+        text = LABEL_ALIASES.get(text.lower(), text.upper())
+    elif text.lower() == "easy":
+        text = "easy"
+    if text not in SCHEME_LABELS[scheme]:
+        raise AcotdError(
+            f"label {value!r} is not one of {', '.join(SCHEME_LABELS[scheme])} ({scheme})"
+        )
+    return text
+
+
+class ReviewService:
+    def __init__(self, store: Store, scheme: str) -> None:
+        self.store = store
+        self.scheme = scheme
+
+    def _check_problem(self, problem_id: int) -> None:
+        if self.store.problems.get(problem_id) is None:
+            raise AcotdError(f"no problem {problem_id}")
+
+    def set_label(self, problem_id: int, label: str, note: str | None = None) -> str:
+        self._check_problem(problem_id)
+        value = normalize_label(label, self.scheme)
+        self.store.grades.add([NewGrade(problem_id, self.scheme, value, "human", note=note)])
+        return value
+
+    def clear_label(self, problem_id: int, note: str | None = None) -> None:
+        self._check_problem(problem_id)
+        self.store.grades.add(
+            [NewGrade(problem_id, self.scheme, None, "human", note=note or "cleared")]
+        )
+
+    def undo(self, problem_id: int) -> str | None:
+        """Revert the last human action on a problem; returns the human label now in force."""
+        humans = [
+            g for g in self.store.grades.history(problem_id, self.scheme) if g.source == "human"
+        ]
+        if not humans:
+            raise AcotdError(f"problem {problem_id} has no human label to undo")
+        previous = humans[-2].label if len(humans) > 1 else None
+        self.store.grades.add(
+            [
+                NewGrade(
+                    problem_id,
+                    self.scheme,
+                    previous,
+                    "human",
+                    note=f"undo of grade {humans[-1].id}",
+                )
+            ]
+        )
+        return previous
+
+    # -- CSV ---------------------------------------------------------------------------------
+    def export_csv(self, path: Path, queue: str = "all") -> int:
+        ids = self.store.grades.queue(self.scheme, queue, limit=10_000_000)
+        labels = self.store.grades.labels(self.scheme, ids)
+        rows = 0
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                attempts = self.store.attempts.for_problems(chunk)
+                for problem in self.store.problems.get_many(chunk):
+                    label = labels.get(problem.id)
+                    first = (attempts.get(problem.id) or [None])[0]
+                    writer.writerow(
+                        {
+                            "problem_id": problem.id,
+                            "source": problem.source,
+                            "split": problem.split,
+                            "problem": problem.problem,
+                            "reference": problem.answer,
+                            "student_answer": first.final_answer if first else "",
+                            "student_correct": ""
+                            if first is None or first.correct is None
+                            else int(first.correct),
+                            "auto_label": (label.auto_label or "") if label else "",
+                            "auto_source": (label.auto_source or "") if label else "",
+                            "human_label": (label.human_label or "") if label else "",
+                            "note": "",
+                        }
+                    )
+                    rows += 1
+        return rows
+
+    def import_csv(self, path: Path) -> int:
+        """Apply the `human_label` column (blank = leave as is); all or nothing."""
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh)
+                if not reader.fieldnames or not {"problem_id", "human_label"} <= set(
+                    reader.fieldnames
+                ):
+                    raise AcotdError(f"{path}: needs columns problem_id and human_label")
+                rows = list(enumerate(reader, start=2))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AcotdError(f"{path}: cannot read ({exc})") from None
+        current = self.store.grades.labels(self.scheme)
+        grades = []
+        for line, row in rows:
+            raw = (row.get("human_label") or "").strip()
+            if not raw:
+                continue
+            try:
+                pid = int(row["problem_id"])
+                label = normalize_label(raw, self.scheme)
+            except (ValueError, AcotdError) as exc:
+                raise AcotdError(f"{path}, line {line}: {exc}") from None
+            if self.store.problems.get(pid) is None:
+                raise AcotdError(f"{path}, line {line}: no problem {pid}")
+            existing = current.get(pid)
+            if existing is not None and existing.human_label == label:
+                continue
+            grades.append(
+                NewGrade(
+                    pid,
+                    self.scheme,
+                    label,
+                    "human",
+                    note=(row.get("note") or "").strip() or f"imported from {path.name}",
+                )
+            )
+        self.store.grades.add(grades)
+        return len(grades)
+
+    # -- statistics --------------------------------------------------------------------------
+    def stats(self) -> ReviewStats:
+        labels = SCHEME_LABELS[self.scheme]
+        pairs = self.store.grades.human_auto_pairs(self.scheme)
+        return ReviewStats(
+            scheme=self.scheme,
+            labels=labels,
+            distribution=self.store.grades.distribution(self.scheme),
+            confusion=confusion_matrix(pairs, labels),
+            kappa=cohens_kappa(pairs, labels),
+            compared=len(pairs),
+            agreement=(sum(a == h for a, h in pairs) / len(pairs)) if pairs else None,
+        )
+
+
+@dataclass
+class ReviewStats:
+    scheme: str
+    labels: tuple[str, ...]
+    distribution: dict[str, dict[str, int]]
+    confusion: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # auto label -> human label -> n
+    kappa: float | None = None
+    compared: int = 0
+    agreement: float | None = None
+
+    def ratio(self, source: str = "(all)") -> str:
+        counts = self.distribution.get(source, {})
+        return ":".join(str(counts.get(label, 0)) for label in self.labels)
+
+
+def confusion_matrix(
+    pairs: list[tuple[str, str]], labels: tuple[str, ...]
+) -> dict[str, dict[str, int]]:
+    matrix = {a: {h: 0 for h in labels} for a in labels}
+    for auto, human in pairs:
+        if auto in matrix and human in matrix[auto]:
+            matrix[auto][human] += 1
+    return matrix
+
+
+def cohens_kappa(pairs: list[tuple[str, str]], labels: tuple[str, ...]) -> float | None:
+    """Agreement beyond chance between the automatic grader and humans; None if undefined."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(a == h for a, h in pairs) / n
+    expected = sum(
+        (sum(a == k for a, _ in pairs) / n) * (sum(h == k for _, h in pairs) / n) for k in labels
+    )
+    if expected >= 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1 - expected)

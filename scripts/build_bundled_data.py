@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "acotd_tui" / "data"
@@ -91,6 +92,12 @@ def demo(shared: Path) -> None:
     math_by_text = {norm(r["problem"]): r for r in math_rows}
 
     # ProcessBench: expert-labelled student solutions; their problems come with reference answers.
+    def worked(split: str, ref: dict) -> str:
+        if split == "gsm8k":  # drop the calculator annotations and the '#### N' line
+            text = re.sub(r"<<[^>]*>>", "", ref["answer"]).split("####")[0].strip()
+            return f"{text}\n\nThe answer is $\\boxed{{{ref['final']}}}$."
+        return ref["solution"]
+
     pb_rows = []
     for split, count, lookup in (("gsm8k", PB_GSM8K, gsm_by_text), ("math", PB_MATH, math_by_text)):
         rows = [
@@ -111,17 +118,22 @@ def demo(shared: Path) -> None:
                 {
                     **r,
                     "reference_answer": answer,
+                    "reference_solution": worked(split, ref),
                     "subject": ref.get("type") or ref.get("subject"),
                     "level": ref.get("level"),
                 }
             )
-    write(out / "processbench_attempts.jsonl", pb_rows)
+    write(
+        out / "processbench_attempts.jsonl",
+        [{k: v for k, v in r.items() if k != "reference_solution"} for r in pb_rows],
+    )
     write(
         out / "processbench_problems.jsonl",
         [
             {
                 "problem": r["problem"],
                 "answer": r["reference_answer"],
+                "solution": r["reference_solution"],
                 "subject": r["subject"],
                 "level": r["level"],
                 "processbench_id": r["id"],

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .attempts import Attempt, Attempts, NewAttempt
+from .cots import Cot, CotFilter, Cots, NewCot
+from .datasets import Dataset, DatasetItem, Datasets
 from .db import Database, StoreError, utcnow
 from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
 from .imports import ImportRecord, Imports
@@ -49,6 +51,8 @@ class Store:
         self.grades = Grades(self.db)
         self.llm_calls = LLMCalls(self.db)
         self.jobs = Jobs(self.db)
+        self.datasets = Datasets(self.db)
+        self.cots = Cots(self.db)
         self.stats = Stats(self.db)
 
     @property
@@ -69,6 +73,11 @@ __all__ = [
     "DB_FILENAME",
     "SCHEME_LABELS",
     "Attempt",
+    "Cot",
+    "CotFilter",
+    "Dataset",
+    "DatasetItem",
+    "NewCot",
     "Grade",
     "Label",
     "NewAttempt",

@@ -11,7 +11,9 @@ Behaviour is set with POST /_admin/config (JSON, all keys optional):
                      "finish_reason": f, "fault": kind, "times": n, "retry_after": s,
                      "latency_s": s, "max_uses": n}] checked in order; "replies" picks one by
                      a hash of the request, so the same request always gets the same reply;
-                     "max_uses" retires the rule after n matching requests (any keys)
+                     "max_uses" retires the rule after n matching requests (any keys);
+                     "by_prefix": {prefix: reply} makes the rule match only those requests
+                     whose last user message starts with a listed prefix (80 characters)
   faults           kinds: "429" (with Retry-After), "500", "timeout" (sleep 3600 s),
                    "drop" (close the connection without answering), "malformed" (invalid
                    JSON body), "empty_choices", "400" (bad request), "401" (bad key)
@@ -187,6 +189,11 @@ class Server:
         rule: dict[str, Any] = {}
         for index, candidate in enumerate(cfg.get("rules", [])):
             if candidate.get("contains", "") in text_all:
+                if (
+                    "by_prefix" in candidate
+                    and last_user(body)[:PREFIX_CHARS] not in candidate["by_prefix"]
+                ):
+                    continue
                 if "max_uses" in candidate:
                     if self.state.uses.get(index, 0) >= candidate["max_uses"]:
                         continue
@@ -243,7 +250,9 @@ class Server:
                     "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1},
                 },
             )
-        if "replies" in rule:
+        if "by_prefix" in rule:
+            text = rule["by_prefix"][last_user(body)[:PREFIX_CHARS]]
+        elif "replies" in rule:
             options = rule["replies"]
             text = options[int(key, 16) % len(options)]
         elif "reply" in rule:

@@ -16,6 +16,7 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.store import StoreError
 
 from .common import project_option
+from .dataset_cmds import cots_group, export_cmd, sample_group, teach_cmd, verify_cmd
 from .jobs_cmds import jobs_group
 from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
 from .review_cmds import review_group
@@ -80,6 +81,11 @@ COMMANDS = [
     diagnose_cmd,
     grade_cmd,
     review_group,
+    sample_group,
+    teach_cmd,
+    verify_cmd,
+    cots_group,
+    export_cmd,
     jobs_group,
     status_cmd,
     demo_cmd,

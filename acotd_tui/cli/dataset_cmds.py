@@ -1,0 +1,428 @@
+"""Building the distillation set: sample, teach, verify, review CoTs, export."""
+
+from __future__ import annotations
+
+import click
+
+from acotd_tui.errors import AcotdError
+
+from .common import (
+    background_option,
+    info,
+    model_override_options,
+    open_project,
+    overrides,
+    project_option,
+    table,
+)
+from .jobs_cmds import run_stage
+
+
+def _ratios(text: str | None) -> dict[str, float] | None:
+    """`6:3:1` (E:M:H) or `easy=1,1=1,2=2,...`."""
+    if not text:
+        return None
+    if "=" in text:
+        out = {}
+        for part in text.split(","):
+            key, _, value = part.partition("=")
+            try:
+                out[key.strip()] = float(value)
+            except ValueError:
+                raise AcotdError(f"bad ratio {part!r}: expected LABEL=NUMBER") from None
+        return out
+    parts = text.split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise AcotdError(f"bad ratios {text!r}: expected e.g. 6:3:1") from None
+    if len(values) != 3:
+        raise AcotdError(f"bad ratios {text!r}: E:M:H needs three numbers (ZTE: easy=..,1=..,...)")
+    return dict(zip(("E", "M", "H"), values, strict=True))
+
+
+def sampling_options(f):  # noqa: ANN001, ANN201
+    for option in reversed(
+        [
+            click.option(
+                "--strategy",
+                type=click.Choice(["adaptive", "adaptive_medium", "fixed", "random", "curriculum"]),
+                default=None,
+            ),
+            click.option(
+                "-k",
+                "--size",
+                "k",
+                type=int,
+                default=None,
+                help="Set size K (adaptive_medium: the Medium count k).",
+            ),
+            click.option(
+                "--ratios",
+                default=None,
+                help="fixed/curriculum weights: 6:3:1, or easy=1,1=1,2=2,...",
+            ),
+            click.option("--seed", type=int, default=None),
+            click.option(
+                "--cot",
+                "cot_mode",
+                type=click.Choice(["auto", "short", "long"]),
+                default=None,
+                help="Force one CoT kind (ablations).",
+            ),
+            click.option("--source", "sources", multiple=True),
+            click.option(
+                "--no-decontaminate",
+                is_flag=True,
+                help="Keep problems that overlap an evaluation benchmark.",
+            ),
+            click.option(
+                "--include-conflicts", is_flag=True, help="Keep unresolved judge/check conflicts."
+            ),
+            click.option(
+                "--accept-nearest",
+                is_flag=True,
+                help="If a level is short, take the nearest feasible plan.",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _request(
+    service,
+    strategy,
+    k,
+    ratios,
+    seed,
+    cot_mode,
+    sources,
+    no_decontaminate,
+    include_conflicts,
+    accept_nearest,
+):  # noqa: ANN001, ANN202
+    return service.default_request(
+        strategy=strategy,
+        k=k,
+        ratios=_ratios(ratios),
+        seed=seed,
+        cot_mode=cot_mode,
+        sources=list(sources) or None,
+        decontaminate=False if no_decontaminate else None,
+        include_conflicts=include_conflicts or None,
+        accept_nearest=accept_nearest or None,
+    )
+
+
+def _show_plan(plan) -> None:  # noqa: ANN001
+    keys = list(plan.wanted)
+    rows = [
+        (
+            label,
+            plan.available.get(label, sum(plan.available.values())),
+            plan.wanted[label],
+            plan.shortfall.get(label, 0),
+            plan.cot_kind(label) if label != "*" else plan.request.cot_mode,
+        )
+        for label in keys
+    ]
+    click.echo(table(rows, ("level", "available", "planned", "short by", "CoT")))
+    click.echo(
+        f"total planned: {sum(plan.wanted.values())}; excluded from the pool: {plan.excluded}"
+    )
+    if not plan.feasible:
+        click.echo(plan.describe_shortfall())
+
+
+@click.group("sample")
+def sample_group() -> None:
+    """Plan and create frozen distillation sets from graded problems."""
+
+
+@sample_group.command("preview")
+@project_option
+@sampling_options
+def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
+    """Counts per level the plan would take, and what is short."""
+    from acotd_tui.pipeline.sampling import SamplingService
+
+    with open_project(project_dir) as project:
+        service = SamplingService(project)
+        _show_plan(service.preview(_request(service, **kw)))
+
+
+@sample_group.command("create")
+@click.argument("name")
+@project_option
+@sampling_options
+def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
+    """Create the dataset NAME (frozen: it never changes afterwards)."""
+    from acotd_tui.pipeline.sampling import SamplingService
+
+    with open_project(project_dir) as project:
+        service = SamplingService(project)
+        request = _request(service, **kw)
+        plan = service.preview(request)
+        _show_plan(plan)
+        dataset = service.create(name, request)
+    info(f"created dataset {dataset.name}: {dataset.size} problems ({dataset.params['counts']})")
+
+
+@sample_group.command("list")
+@project_option
+def sample_list(project_dir: str | None) -> None:
+    """Datasets with their strategy, size and level counts."""
+    with open_project(project_dir) as project:
+        datasets = project.store.datasets.all()
+    rows = [
+        (
+            d.name,
+            d.strategy,
+            d.scheme,
+            d.size,
+            d.params.get("counts"),
+            d.params.get("cot_mode"),
+            d.seed,
+            d.created_at[:19],
+        )
+        for d in datasets
+    ]
+    click.echo(
+        table(rows, ("name", "strategy", "scheme", "size", "counts", "cot", "seed", "created"))
+    )
+
+
+@click.command("teach")
+@click.argument("dataset")
+@project_option
+@model_override_options
+@background_option
+@click.option("--short-model", default=None, help="Teacher A model for this run.")
+@click.option("--long-model", default=None, help="Teacher B model for this run.")
+@click.option("--limit", type=int, default=None)
+@click.option(
+    "--from-reference", is_flag=True, help="Use the problems' worked solutions as CoTs (no API)."
+)
+def teach_cmd(
+    dataset,
+    project_dir,
+    backend,
+    model_name,
+    api_base,
+    background,
+    short_model,
+    long_model,
+    limit,
+    from_reference,
+) -> None:  # noqa: ANN001
+    """Teacher CoTs for a dataset: short for Easy/Medium, long for Hard."""
+    from acotd_tui.pipeline.teach import TeachParams
+
+    params = TeachParams(
+        dataset=dataset,
+        limit=limit,
+        from_reference=from_reference,
+        overrides=overrides(backend, model_name, api_base),
+        short_overrides=overrides(None, short_model, None),
+        long_overrides=overrides(None, long_model, None),
+    )
+    with open_project(project_dir) as project:
+        run_stage(project, "teach", params.to_job(), background=background)
+
+
+@click.command("verify")
+@click.argument("dataset")
+@project_option
+@model_override_options
+@background_option
+@click.option(
+    "--consistency/--no-consistency",
+    default=None,
+    help="Ask the consistency judge too (default: config).",
+)
+@click.option("--max-regenerations", type=int, default=None)
+@click.option(
+    "--spot-check",
+    "spot_check",
+    type=float,
+    default=None,
+    help="Share of verified CoTs per level to queue for review.",
+)
+def verify_cmd(
+    dataset,
+    project_dir,
+    backend,
+    model_name,
+    api_base,
+    background,
+    consistency,
+    max_regenerations,
+    spot_check,
+) -> None:  # noqa: ANN001
+    """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
+    from acotd_tui.pipeline.verify import VerifyParams
+
+    params = VerifyParams(
+        dataset=dataset,
+        consistency=consistency,
+        max_regenerations=max_regenerations,
+        spot_check_fraction=spot_check,
+        overrides=overrides(backend, model_name, api_base),
+    )
+    with open_project(project_dir) as project:
+        job = run_stage(project, "verify", params.to_job(), background=background)
+        if not background and job.result.get("pass_rates"):
+            rates = job.result["pass_rates"]
+            click.echo(
+                table(
+                    [
+                        (
+                            r["teacher"],
+                            r["label"],
+                            r["kind"],
+                            r["n"],
+                            r["passed"] or 0,
+                            f"{(r['passed'] or 0) / r['n']:.0%}",
+                            f"${r['cost']:.4f}",
+                        )
+                        for r in rates
+                    ],
+                    ("teacher", "level", "kind", "CoTs", "passed", "rate", "cost"),
+                )
+            )
+
+
+@click.group("cots")
+def cots_group() -> None:
+    """Spot-check teacher CoTs: list, show, approve, reject, edit."""
+
+
+@cots_group.command("list")
+@click.option("--dataset", default=None)
+@click.option(
+    "--review", type=click.Choice(["none", "queued", "approved", "rejected"]), default=None
+)
+@click.option("--kind", type=click.Choice(["short", "long"]), default=None)
+@click.option("--limit", type=int, default=50)
+@project_option
+def cots_list(dataset, review, kind, limit, project_dir) -> None:  # noqa: ANN001
+    from acotd_tui.store import CotFilter
+
+    with open_project(project_dir) as project:
+        ds = project.store.datasets.get(dataset).id if dataset else None
+        cots = project.store.cots.list(
+            CotFilter(dataset_id=ds, review=review, kind=kind), limit=limit
+        )
+    rows = [
+        (
+            c.id,
+            c.problem_id,
+            c.kind,
+            c.teacher,
+            c.generation,
+            {None: "-", True: "pass", False: "fail"}[c.verified],
+            c.review,
+            (c.final_answer or "")[:20],
+        )
+        for c in cots
+    ]
+    click.echo(
+        table(rows, ("cot", "problem", "kind", "teacher", "gen", "verified", "review", "answer"))
+    )
+
+
+@cots_group.command("show")
+@click.argument("cot_id", type=int)
+@project_option
+def cots_show(cot_id: int, project_dir: str | None) -> None:
+    with open_project(project_dir) as project:
+        cot = project.store.cots.get(cot_id)
+        problem = project.store.problems.get(cot.problem_id)
+        log = project.store.cots.review_log(cot_id)
+    click.echo(
+        f"CoT {cot.id} for problem {cot.problem_id} ({cot.kind}, {cot.teacher}, generation {cot.generation})"
+    )
+    click.echo(
+        f"reference: {problem.answer if problem else '?'}   final answer: {cot.final_answer}   verified: {cot.verified} ({cot.verify_detail})"
+    )
+    click.echo(f"review: {cot.review} {cot.review_note or ''}")
+    click.echo("\n" + cot.final_reasoning + "\n\n" + cot.final_answer_text)
+    for action, note, when in log:
+        click.echo(f"  {when[:19]} {action} {note or ''}")
+
+
+@cots_group.command("approve")
+@click.argument("cot_ids", type=int, nargs=-1, required=True)
+@project_option
+def cots_approve(cot_ids: tuple[int, ...], project_dir: str | None) -> None:
+    from acotd_tui.pipeline.cot_review import CotReviewService
+
+    with open_project(project_dir) as project:
+        service = CotReviewService(project.store)
+        for cot_id in cot_ids:
+            service.approve(cot_id)
+    info(f"approved {len(cot_ids)} CoTs")
+
+
+@cots_group.command("reject")
+@click.argument("cot_id", type=int)
+@click.option("--reason", required=True)
+@project_option
+def cots_reject(cot_id: int, reason: str, project_dir: str | None) -> None:
+    from acotd_tui.pipeline.cot_review import CotReviewService
+
+    with open_project(project_dir) as project:
+        CotReviewService(project.store).reject(cot_id, reason)
+    info(f"rejected CoT {cot_id}")
+
+
+@cots_group.command("edit")
+@click.argument("cot_id", type=int)
+@project_option
+def cots_edit(cot_id: int, project_dir: str | None) -> None:
+    """Edit a CoT in $EDITOR; the edited answer is re-verified at once."""
+    from acotd_tui.pipeline.cot_review import CotReviewService
+
+    marker = "\n----- answer (keep \\boxed{...}) -----\n"
+    with open_project(project_dir) as project:
+        cot = project.store.cots.get(cot_id)
+        text = click.edit(cot.final_reasoning + marker + cot.final_answer_text, extension=".md")
+        if text is None:
+            info("no change")
+            return
+        if marker.strip() not in text:
+            raise AcotdError("the answer separator line was removed; edit not saved")
+        reasoning, _, answer = text.partition(marker.strip())
+        service = CotReviewService(project.store)
+        try:
+            edited = service.edit(cot_id, reasoning, answer)
+        finally:
+            service.close()
+    info(f"CoT {cot_id} edited; verified: {edited.verified} ({edited.verify_detail})")
+
+
+@click.command("export")
+@click.argument("dataset")
+@project_option
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["trl", "llamafactory", "hf"]),
+    help="Repeatable; default: all.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Default: runs/exports/DATASET."
+)
+def export_cmd(
+    dataset: str, project_dir: str | None, formats: tuple[str, ...], out: str | None
+) -> None:
+    """Write a dataset's verified CoTs as TRL, LLaMA-Factory and HF datasets files."""
+    from acotd_tui.pipeline.export import FORMATS, ExportParams
+
+    params = ExportParams(dataset=dataset, formats=list(formats) or list(FORMATS), out=out)
+    with open_project(project_dir) as project:
+        job = run_stage(project, "export", params.to_job(), background=False)
+        if job.result.get("skipped"):
+            info(f"left out: {job.result['skipped']}")

@@ -1,0 +1,230 @@
+"""Export a dataset's verified CoTs for training.
+
+Formats (all under `runs/exports/<dataset>/` unless `out` is given):
+- trl:          `messages.jsonl`, TRL's conversational format (`messages` with a user and an
+                assistant turn), plus level, CoT kind and problem id per row;
+- llamafactory: `<dataset>.json` in sharegpt form and a `dataset_info.json` entry for it;
+- hf:           a saved `datasets` folder (`hf/`) and `data.parquet`.
+The user turn is the student's own diagnosis prompt, so training and evaluation see the same
+format. The assistant turn is in the student's chat format, Qwen3 style: the reasoning inside
+`<think>...</think>`, then the answer with `\\boxed{}`. Only verified, not rejected CoTs are
+exported; human edits replace the teacher's text. A README.md dataset card describes it all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.jobs import JobContext
+from acotd_tui.project import Project
+from acotd_tui.store import Cot
+from acotd_tui.templates import load_template
+
+FORMATS = ("trl", "llamafactory", "hf")
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    dataset: str
+    formats: list[str] = field(default_factory=lambda: list(FORMATS))
+    out: str | None = None
+
+    def to_job(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_job(cls, params: dict[str, Any]) -> ExportParams:
+        return cls(**params)
+
+
+def assistant_text(cot: Cot) -> str:
+    answer = cot.final_answer_text.strip()
+    if "\\boxed" not in answer and cot.final_answer:
+        answer = (
+            answer + "\n\n" if answer else ""
+        ) + f"The final answer is $\\boxed{{{cot.final_answer}}}$."
+    return f"<think>\n{cot.final_reasoning.strip()}\n</think>\n\n{answer}"
+
+
+def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows to export and facts for the card; refuses a dataset with nothing verified."""
+    store = project.store
+    dataset = store.datasets.get(dataset_name)
+    items = store.datasets.items(dataset.id)
+    cots = store.cots.for_problems([i.problem_id for i in items])
+    problems = {p.id: p for p in store.problems.get_many([i.problem_id for i in items])}
+    template = load_template(project.config.diagnose.prompt, project.root)
+    rows: list[dict[str, Any]] = []
+    skipped = Counter()
+    teachers: Counter[str] = Counter()
+    prompts: set[str] = set()
+    for item in items:
+        candidates = [
+            c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind and c.exportable
+        ]
+        if not candidates:
+            own = [c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind]
+            skipped[
+                "rejected"
+                if any(c.review == "rejected" for c in own)
+                else "unverified"
+                if own
+                else "no CoT"
+            ] += 1
+            continue
+        cot = sorted(candidates, key=lambda c: (c.review == "approved", c.id))[-1]
+        teachers[cot.teacher] += 1
+        prompts.add(cot.prompt_version)
+        messages = [dict(m) for m in template.render(problem=problems[item.problem_id].problem)]
+        messages.append({"role": "assistant", "content": assistant_text(cot)})
+        rows.append(
+            {
+                "messages": messages,
+                "level": item.label,
+                "cot_kind": item.cot_kind,
+                "problem_id": item.problem_id,
+                "source": problems[item.problem_id].source,
+                "teacher": cot.teacher,
+                "cot_id": cot.id,
+            }
+        )
+    if not rows:
+        raise AcotdError(
+            f"dataset {dataset_name!r} has no verified CoT to export (run `acotd teach` and `acotd verify`)"
+        )
+    facts = {
+        "dataset": dataset,
+        "items": len(items),
+        "rows": len(rows),
+        "skipped": dict(skipped),
+        "teachers": dict(teachers),
+        "prompts": sorted(prompts),
+        "levels": dict(Counter((r["level"], r["cot_kind"]) for r in rows)),
+        "pass_rates": store.cots.pass_rates(dataset.id),
+        "student_prompt": template.version,
+    }
+    return rows, facts
+
+
+def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
+    ds = facts["dataset"]
+    lines = [
+        f"# {ds.name}",
+        "",
+        f"Distillation set made by acotd-tui: {facts['rows']} training examples from {facts['items']} sampled problems.",
+        "",
+        f"- sampling: `{ds.strategy}` ({ds.scheme}), seed {ds.seed}, parameters `{json.dumps({k: v for k, v in ds.params.items() if k not in ('excluded',)}, sort_keys=True)}`",
+        f"- excluded before sampling: {ds.params.get('excluded', {})}",
+        f"- left out of this export: {facts['skipped'] or 'nothing'}",
+        f"- teachers: {facts['teachers']}",
+        f"- teacher prompts: {', '.join(facts['prompts'])}; student prompt: {facts['student_prompt']}",
+        "- assistant turns: reasoning inside `<think>...</think>`, then the answer with `\\boxed{}` (Qwen3 chat format)",
+        "",
+        "| level | CoT kind | examples |",
+        "|---|---|---|",
+        *[f"| {level} | {kind} | {n} |" for (level, kind), n in sorted(facts["levels"].items())],
+        "",
+        "## Verification",
+        "",
+        "| teacher | level | kind | CoTs | passed | failed | rejected | cost (USD) |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {r['teacher']} | {r['label']} | {r['kind']} | {r['n']} | {r['passed'] or 0} | {r['failed'] or 0} | {r['rejected'] or 0} | {r['cost']:.4f} |"
+            for r in facts["pass_rates"]
+        ],
+        "",
+        "## Files",
+        "",
+        *[f"- `{f}`" for f in files],
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def export_dataset(project: Project, params: ExportParams) -> dict[str, Any]:
+    unknown = set(params.formats) - set(FORMATS)
+    if unknown:
+        raise AcotdError(f"unknown export format {sorted(unknown)[0]!r} ({', '.join(FORMATS)})")
+    rows, facts = export_rows(project, params.dataset)
+    out = Path(params.out) if params.out else project.runs_dir / "exports" / params.dataset
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AcotdError(f"cannot create {out}: {exc.strerror or exc}") from None
+    files: list[str] = []
+    dataset = facts["dataset"]
+    store = project.store
+    if "trl" in params.formats:
+        path = out / "messages.jsonl"
+        path.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+        files.append(path.name)
+        store.datasets.record_export(dataset.id, "trl", str(path), len(rows))
+    if "llamafactory" in params.formats:
+        name = f"{params.dataset}.json"
+        sharegpt = [
+            {
+                "conversations": [
+                    {
+                        "from": {"user": "human", "assistant": "gpt", "system": "system"}[
+                            m["role"]
+                        ],
+                        "value": m["content"],
+                    }
+                    for m in r["messages"]
+                ]
+            }
+            for r in rows
+        ]
+        (out / name).write_text(
+            json.dumps(sharegpt, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        info = {
+            params.dataset: {
+                "file_name": name,
+                "formatting": "sharegpt",
+                "columns": {"messages": "conversations"},
+                "tags": {
+                    "role_tag": "from",
+                    "content_tag": "value",
+                    "user_tag": "human",
+                    "assistant_tag": "gpt",
+                },
+            }
+        }
+        (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        files += [name, "dataset_info.json"]
+        store.datasets.record_export(dataset.id, "llamafactory", str(out / name), len(rows))
+    if "hf" in params.formats:
+        import datasets
+
+        datasets.disable_progress_bars()
+        HFDataset = datasets.Dataset  # noqa: N806
+
+        table = HFDataset.from_list(rows)
+        table.save_to_disk(str(out / "hf"))
+        table.to_parquet(str(out / "data.parquet"))
+        files += ["hf/", "data.parquet"]
+        store.datasets.record_export(dataset.id, "hf", str(out / "hf"), len(rows))
+    write_card(out / "README.md", facts, files)
+    return {
+        "rows": len(rows),
+        "skipped": facts["skipped"],
+        "out": str(out),
+        "files": files,
+        "message": f"{len(rows)} examples exported to {out}",
+    }
+
+
+def run_job(ctx: JobContext) -> dict[str, Any]:
+    params = ExportParams.from_job(ctx.params)
+    ctx.set_total(1)
+    result = export_dataset(ctx.project, params)
+    ctx.advance(1)
+    return result

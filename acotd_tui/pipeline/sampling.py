@@ -1,0 +1,277 @@
+"""Sampling a distillation set from graded problems.
+
+Strategies (labels are E/M/H, or easy/1-5 under ZTE):
+- adaptive:        proportional stratified sampling of size K: K·N_l/N per label, rounded
+                   by largest remainder so the total is exactly K (ACoTD);
+- adaptive_medium: the paper's Algorithm 2, anchored on the Medium count k:
+                   (k·N_E/N_M, k, k·N_H/N_M), each rounded half up;
+- fixed:           fixed ratios (e.g. 6:3:1), largest remainder over K;
+- random:          K problems uniformly from the labelled pool (the baseline);
+- curriculum:      ZTE weights per level (easy, 1..5), largest remainder over K.
+Each selected problem gets a CoT kind: short for Easy/Medium (ZTE: easy-3), long for Hard
+(ZTE: 4-5); `cot_mode` short/long forces one kind for the only-short/only-long ablations.
+Human labels take precedence (the store's current label already puts them first).
+The pool excludes unlabelled problems, unresolved judge/check conflicts (unless asked),
+and, with decontamination on, anything sharing an n-gram with an evaluation benchmark.
+When a label has fewer problems than the plan asks for, the preview says so and offers the
+nearest feasible plan (shortfall spread over the other labels in proportion).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.project import Project
+from acotd_tui.store import SCHEME_LABELS, Dataset, ProblemFilter
+
+from .decontam import benchmark_index
+
+STRATEGIES = ("adaptive", "adaptive_medium", "fixed", "random", "curriculum")
+LONG_LABELS = {"emh": {"H"}, "zte": {"4", "5"}}
+
+
+def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Integer counts proportional to weights that sum to exactly `total`.
+
+    Ties in the remainders go to the label listed first, so the result is deterministic.
+    """
+    positive = {k: w for k, w in weights.items() if w > 0}
+    if total <= 0 or not positive:
+        return dict.fromkeys(weights, 0)
+    scale = sum(positive.values())
+    exact = {k: total * w / scale for k, w in positive.items()}
+    counts = {k: math.floor(v) for k, v in exact.items()}
+    left = total - sum(counts.values())
+    order = sorted(positive, key=lambda k: (-(exact[k] - counts[k]), list(weights).index(k)))
+    for k in order[:left]:
+        counts[k] += 1
+    return {k: counts.get(k, 0) for k in weights}
+
+
+def algorithm2(k_medium: int, available: dict[str, int]) -> dict[str, int]:
+    """ACoTD Algorithm 2: anchored on k Medium problems, the others in the pool's proportion."""
+    n_m = available.get("M", 0)
+    if n_m == 0:
+        raise AcotdError("adaptive_medium needs Medium-labelled problems, and the pool has none")
+    half_up = lambda x: int(math.floor(x + 0.5))  # noqa: E731
+    return {
+        "E": half_up(k_medium * available.get("E", 0) / n_m),
+        "M": k_medium,
+        "H": half_up(k_medium * available.get("H", 0) / n_m),
+    }
+
+
+def nearest_plan(wanted: dict[str, int], available: dict[str, int]) -> dict[str, int]:
+    """Cap each label at what exists and spread the shortfall over labels with room left,
+    in proportion to what they were asked for; the total shrinks only if the pool is too small."""
+    plan = {k: min(v, available.get(k, 0)) for k, v in wanted.items()}
+    missing = sum(wanted.values()) - sum(plan.values())
+    while missing > 0:
+        room = {k: available.get(k, 0) - plan[k] for k in plan if available.get(k, 0) > plan[k]}
+        if not room:
+            break
+        extra = largest_remainder(missing, {k: max(wanted[k], 1) for k in room})
+        for k, n in extra.items():
+            plan[k] += min(n, room[k])
+        missing = sum(wanted.values()) - sum(plan.values())
+    return plan
+
+
+@dataclass(frozen=True)
+class SamplingRequest:
+    strategy: str = "adaptive"
+    k: int = 1000
+    seed: int = 0
+    scheme: str = "emh"
+    ratios: dict[str, float] = field(default_factory=dict)
+    cot_mode: str = "auto"  # auto | short | long
+    sources: list[str] = field(default_factory=list)
+    domain: str | None = None
+    decontaminate: bool = True
+    include_conflicts: bool = False
+    accept_nearest: bool = False
+
+    def to_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    request: SamplingRequest
+    labels: tuple[str, ...]
+    available: dict[str, int]
+    wanted: dict[str, int]
+    shortfall: dict[str, int]
+    nearest: dict[str, int] | None
+    excluded: dict[str, int]
+    pool: dict[str, list[int]] = field(repr=False, default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return not any(self.shortfall.values())
+
+    @property
+    def final(self) -> dict[str, int]:
+        if self.feasible:
+            return self.wanted
+        if self.request.accept_nearest and self.nearest is not None:
+            return self.nearest
+        raise AcotdError(self.describe_shortfall() + " (accept the nearest plan, or lower K)")
+
+    def describe_shortfall(self) -> str:
+        total = sum(self.available.values())
+        short = ", ".join(
+            f"{label}: {self.available.get(label, total)} available, {self.wanted[label]} wanted"
+            for label, n in self.shortfall.items()
+            if n
+        )
+        keys = list(self.nearest or {}) if "*" in (self.nearest or {}) else list(self.labels)
+        near = ":".join(str((self.nearest or {}).get(label, 0)) for label in keys)
+        return f"not enough problems for the plan ({short}); nearest plan {near} = {sum((self.nearest or {}).values())}"
+
+    def cot_kind(self, label: str) -> str:
+        if self.request.cot_mode in ("short", "long"):
+            return self.request.cot_mode
+        return "long" if label in LONG_LABELS[self.request.scheme] else "short"
+
+
+class SamplingService:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.store = project.store
+
+    def default_request(self, **changes: Any) -> SamplingRequest:
+        cfg = self.project.config.sampling
+        scheme = self.project.config.grading.scheme
+        ratios = dict(cfg.ratios if scheme == "emh" else cfg.curriculum)
+        base = SamplingRequest(
+            strategy=cfg.strategy,
+            k=cfg.k,
+            seed=cfg.seed,
+            scheme=scheme,
+            ratios=ratios,
+            decontaminate=cfg.decontaminate,
+        )
+        return SamplingRequest(
+            **{**asdict(base), **{k: v for k, v in changes.items() if v is not None}}
+        )
+
+    def pool(self, request: SamplingRequest) -> tuple[dict[str, list[int]], dict[str, int]]:
+        labels = SCHEME_LABELS[request.scheme]
+        ids = self.store.problems.ids(
+            ProblemFilter(
+                sources=tuple(request.sources),
+                domain=request.domain,
+                labels=labels,
+                scheme=request.scheme,
+            )
+        )
+        current = self.store.grades.labels(request.scheme, ids)
+        excluded = {"conflict": 0, "contaminated": 0}
+        keep = []
+        for pid in ids:
+            lab = current[pid]
+            if lab.conflict and lab.human_label is None and not request.include_conflicts:
+                excluded["conflict"] += 1
+                continue
+            keep.append(pid)
+        if request.decontaminate and keep:
+            index = benchmark_index(
+                self.project.config.eval.benchmarks, self.project.config.sampling.ngram, self.store
+            )
+            clean = []
+            for start in range(0, len(keep), 2000):
+                for problem in self.store.problems.get_many(keep[start : start + 2000]):
+                    if index.contaminated(problem.problem):
+                        excluded["contaminated"] += 1
+                    else:
+                        clean.append(problem.id)
+            keep = clean
+        by_label: dict[str, list[int]] = {label: [] for label in labels}
+        for pid in keep:
+            by_label[current[pid].label].append(pid)  # type: ignore[index]
+        return by_label, excluded
+
+    def preview(self, request: SamplingRequest) -> Plan:
+        if request.strategy not in STRATEGIES:
+            raise AcotdError(f"unknown strategy {request.strategy!r} ({', '.join(STRATEGIES)})")
+        if request.cot_mode not in ("auto", "short", "long"):
+            raise AcotdError(f"cot_mode must be auto, short or long, not {request.cot_mode!r}")
+        if request.k < 1:
+            raise AcotdError("K must be at least 1")
+        labels = SCHEME_LABELS[request.scheme]
+        pool, excluded = self.pool(request)
+        available = {label: len(pool[label]) for label in labels}
+        total = sum(available.values())
+        if request.strategy == "adaptive":
+            wanted = largest_remainder(
+                request.k, {label: float(available[label]) for label in labels}
+            )
+        elif request.strategy == "adaptive_medium":
+            if request.scheme != "emh":
+                raise AcotdError("adaptive_medium (Algorithm 2) is defined for E/M/H labels")
+            wanted = algorithm2(request.k, available)
+        elif request.strategy in ("fixed", "curriculum"):
+            unknown = set(request.ratios) - set(labels)
+            if unknown:
+                raise AcotdError(
+                    f"ratios name unknown labels {sorted(unknown)} (labels: {', '.join(labels)})"
+                )
+            wanted = largest_remainder(
+                request.k, {label: float(request.ratios.get(label, 0)) for label in labels}
+            )
+        else:  # random: the label mix is whatever the draw gives; only the total is planned
+            short = max(0, request.k - total)
+            return Plan(
+                request,
+                labels,
+                available,
+                {"*": request.k},
+                {"*": short},
+                {"*": total} if short else None,
+                excluded,
+                pool,
+            )
+        shortfall = {label: max(0, wanted[label] - available[label]) for label in labels}
+        nearest = nearest_plan(wanted, available) if any(shortfall.values()) else None
+        return Plan(request, labels, available, wanted, shortfall, nearest, excluded, pool)
+
+    def create(self, name: str, request: SamplingRequest) -> Dataset:
+        plan = self.preview(request)
+        rng = random.Random(request.seed)
+        items: list[tuple[int, str, str]] = []
+        if request.strategy == "random":
+            if plan.shortfall.get("*") and not request.accept_nearest:
+                raise AcotdError(
+                    f"only {sum(plan.available.values())} labelled problems for K={request.k} (accept the nearest plan, or lower K)"
+                )
+            everything = sorted((pid, label) for label, ids in plan.pool.items() for pid in ids)
+            for pid, label in rng.sample(everything, min(request.k, len(everything))):
+                items.append((pid, label, plan.cot_kind(label)))
+        else:
+            counts = plan.final
+            for label in plan.labels:
+                chosen = rng.sample(sorted(plan.pool[label]), counts.get(label, 0))
+                items += [(pid, label, plan.cot_kind(label)) for pid in chosen]
+            rng.shuffle(items)
+        if not items:
+            raise AcotdError("the plan selects no problems (is anything graded?)")
+        params = {
+            **request.to_params(),
+            "counts": {
+                label: sum(1 for _, lab, _ in items if lab == label) for label in plan.labels
+            },
+            "excluded": plan.excluded,
+        }
+        return self.store.datasets.create(
+            name,
+            strategy=request.strategy,
+            scheme=request.scheme,
+            params=params,
+            seed=request.seed,
+            items=items,
+        )

@@ -1,0 +1,305 @@
+"""Verify: check every teacher CoT of a dataset, regenerate failures, queue spot checks.
+
+1. The CoT's final answer is checked against the reference (math-verify, as for students).
+2. Optionally a consistency judge (`consistency_judge` role) says whether the reasoning
+   supports the stated answer; a CoT that reaches the right answer by broken reasoning is
+   then rejected too. A reply that cannot be read counts as "unknown", not as a pass.
+3. A dataset item with no passing CoT is taught again (next generation, another seed) up to
+   `verification.max_regenerations` times; after that it stays unverified and is left out
+   of exports.
+4. `verification.spot_check_fraction` of the verified CoTs of each level are queued for a
+   person to approve, reject or edit (seeded, so the same queue on a re-run).
+Only verified, not rejected CoTs are exportable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import re
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from acotd_tui.backends import (
+    Budget,
+    GenerationResult,
+    apply_overrides,
+    make_backend,
+    sampling_from_role,
+)
+from acotd_tui.backends.base import ChatRequest
+from acotd_tui.checking import AnswerChecker
+from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.store import Cot, Store
+from acotd_tui.templates import load_template
+
+from .teach import CotSink, CotTarget, TeachParams, teacher_request, teachers
+
+CONSISTENCY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"consistent": {"type": "boolean"}, "rationale": {"type": "string"}},
+    "required": ["consistent", "rationale"],
+}
+
+
+@dataclass(frozen=True)
+class VerifyParams:
+    dataset: str
+    consistency: bool | None = None
+    max_regenerations: int | None = None
+    spot_check_fraction: float | None = None
+    seed: int = 0
+    overrides: dict[str, str] = field(default_factory=dict)
+    judge_overrides: dict[str, str] = field(default_factory=dict)
+
+    def to_job(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_job(cls, params: dict[str, Any]) -> VerifyParams:
+        return cls(**params)
+
+
+def parse_consistency(text: str) -> bool | None:
+    body = re.sub(r"<think>.*?</think>", "", text or "", flags=re.DOTALL).strip()
+    for candidate in [body, *re.findall(r"\{.*?\}", body, flags=re.DOTALL)]:
+        try:
+            obj = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("consistent"), bool):
+            return obj["consistent"]
+    found = {
+        m.lower()
+        for m in re.findall(r"\bconsistent\W{0,4}(true|false|yes|no)\b", body, flags=re.IGNORECASE)
+    }
+    if len(found) == 1:
+        return found.pop() in ("true", "yes")
+    return None
+
+
+def check_answers(
+    store: Store, checker: AnswerChecker, cots: list[Cot]
+) -> dict[int, tuple[bool, str]]:
+    problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
+    verdicts = checker.check_many([(c.final_answer, problems[c.problem_id].answer) for c in cots])
+    out = {}
+    for cot, ok in zip(cots, verdicts, strict=True):
+        reference = problems[cot.problem_id].answer
+        if cot.final_answer is None:
+            out[cot.id] = (False, "no final answer")
+        elif ok:
+            out[cot.id] = (True, f"answer {cot.final_answer} matches {reference}")
+        else:
+            out[cot.id] = (
+                False,
+                f"answer {cot.final_answer} does not match {reference}"
+                + (" (undecidable)" if ok is None else ""),
+            )
+    return out
+
+
+class ConsistencySink:
+    def __init__(self) -> None:
+        self.verdicts: dict[int, bool | None] = {}
+
+    async def prepare(
+        self, batch: list[tuple[WorkItem[int], GenerationResult]]
+    ) -> list[tuple[int, bool | None]]:
+        return [(item.payload, parse_consistency(result.text)) for item, result in batch]
+
+    def write(self, conn: sqlite3.Connection, rows: list[tuple[int, bool | None]]) -> None:
+        self.verdicts.update(rows)  # stored with the verification result below
+
+
+async def _consistency(
+    ctx: JobContext, params: VerifyParams, cots: list[Cot]
+) -> dict[int, bool | None]:
+    project = ctx.project
+    role = apply_overrides(project.config.role("consistency_judge"), params.judge_overrides)
+    template = load_template(project.config.verification.consistency_prompt, project.root)
+    problems = {p.id: p for p in ctx.store.problems.get_many(sorted({c.problem_id for c in cots}))}
+    items = []
+    for cot in cots:
+        messages = template.render(
+            problem=problems[cot.problem_id].problem,
+            solution=cot.final_reasoning,
+            answer=cot.final_answer or "(none)",
+        )
+        request = ChatRequest(messages, sampling_from_role(role, json_schema=CONSISTENCY_SCHEMA))
+        items.append(WorkItem(request.cache_key(role.model), request, cot.id))
+    backend = make_backend(
+        role,
+        project.config.limits,
+        budget=Budget(project.config.limits.budget_usd, ctx.store.llm_calls.total_cost()),
+        base_dir=project.root,
+    )
+    sink = ConsistencySink()
+    try:
+        await run_requests(ctx, backend, items, sink, model_id=role.model)
+    finally:
+        await backend.aclose()
+    return sink.verdicts
+
+
+def _best(cots: list[Cot]) -> Cot | None:
+    """The CoT an item would export: verified and not rejected, newest first."""
+    good = [c for c in cots if c.exportable]
+    return good[-1] if good else None
+
+
+async def run_job(ctx: JobContext) -> dict[str, Any]:
+    params = VerifyParams.from_job(ctx.params)
+    project, store = ctx.project, ctx.store
+    cfg = project.config.verification
+    use_consistency = cfg.consistency_judge if params.consistency is None else params.consistency
+    max_regen = (
+        cfg.max_regenerations if params.max_regenerations is None else params.max_regenerations
+    )
+    dataset = store.datasets.get(params.dataset)
+    items = store.datasets.items(dataset.id)
+    kinds = {i.problem_id: i.cot_kind for i in items}
+    ctx.set_total(len(items))
+    checker = AnswerChecker()
+    regenerated = 0
+    try:
+        for round_index in range(max_regen + 1):
+            ctx.check_cancelled()
+            cots = store.cots.for_problems(list(kinds))
+            mine = {pid: [c for c in cots.get(pid, []) if c.kind == kinds[pid]] for pid in kinds}
+            pending = [c for group in mine.values() for c in group if c.verified is None]
+            if pending:
+                answers = await asyncio.to_thread(check_answers, store, checker, pending)
+                consistent: dict[int, bool | None] = {}
+                if use_consistency:
+                    consistent = await _consistency(
+                        ctx, params, [c for c in pending if answers[c.id][0]]
+                    )
+                updates = []
+                for cot in pending:
+                    ok, detail = answers[cot.id]
+                    verdict = consistent.get(cot.id)
+                    if ok and use_consistency:
+                        if verdict is False:
+                            ok, detail = (
+                                False,
+                                detail
+                                + "; the consistency judge says the reasoning does not support it",
+                            )
+                        elif verdict is None:
+                            ok, detail = (
+                                False,
+                                detail + "; the consistency judge's reply could not be read",
+                            )
+                    updates.append((cot.id, ok, detail, verdict))
+                with store.db.tx() as conn:
+                    store.cots.set_verification(conn, updates)
+            cots = store.cots.for_problems(list(kinds))
+            failing = [
+                pid
+                for pid in kinds
+                if _best([c for c in cots.get(pid, []) if c.kind == kinds[pid]]) is None
+            ]
+            ctx.progress.done = len(kinds) - len(failing)
+            ctx.flush()
+            if not failing or round_index == max_regen:
+                break
+            regenerated += await _regenerate(ctx, params, failing, kinds, cots)
+    finally:
+        checker.close()
+    queued = _queue_spot_checks(
+        store,
+        dataset.id,
+        cfg.spot_check_fraction
+        if params.spot_check_fraction is None
+        else params.spot_check_fraction,
+        params.seed,
+    )
+    rates = store.cots.pass_rates(dataset.id)
+    cots = store.cots.for_problems(list(kinds))
+    ok = sum(
+        1
+        for pid in kinds
+        if _best([c for c in cots.get(pid, []) if c.kind == kinds[pid]]) is not None
+    )
+    return {
+        "items": len(kinds),
+        "exportable": ok,
+        "unverified": len(kinds) - ok,
+        "regenerated": regenerated,
+        "spot_checks_queued": queued,
+        "pass_rates": rates,
+        "cost": sum(r["cost"] for r in rates),
+        "message": f"{ok} of {len(kinds)} items have a verified CoT; {regenerated} regenerated; {queued} queued for spot checks",
+    }
+
+
+async def _regenerate(
+    ctx: JobContext,
+    params: VerifyParams,
+    failing: list[int],
+    kinds: dict[int, str],
+    cots: dict[int, list[Cot]],
+) -> int:
+    project, store = ctx.project, ctx.store
+    staff = teachers(project, TeachParams(dataset=params.dataset, overrides=params.overrides))
+    problems = {p.id: p for p in store.problems.get_many(failing)}
+    work: dict[str, list[WorkItem[CotTarget]]] = {"short": [], "long": []}
+    for pid in failing:
+        kind = kinds[pid]
+        teacher = staff[kind]
+        version = teacher.template.version
+        own = [
+            c
+            for c in cots.get(pid, [])
+            if c.kind == kind and c.teacher == teacher.name and c.prompt_version == version
+        ]
+        if not own:
+            continue  # no CoT by this teacher yet (not taught, or reference only): that is `teach`'s job
+        generation = 1 + max((c.generation for c in own), default=-1)
+        request = teacher_request(teacher, problems[pid].problem, generation)
+        work[kind].append(
+            WorkItem(
+                request.cache_key(teacher.name),
+                request,
+                CotTarget(pid, kind, teacher.name, version, generation),
+            )
+        )
+    written = 0
+    for kind, items in work.items():
+        if not items:
+            continue
+        teacher = staff[kind]
+        backend = make_backend(
+            teacher.role,
+            project.config.limits,
+            budget=Budget(project.config.limits.budget_usd, store.llm_calls.total_cost()),
+            base_dir=project.root,
+        )
+        try:
+            summary = await run_requests(ctx, backend, items, CotSink(ctx), model_id=teacher.name)
+        finally:
+            await backend.aclose()
+        written += summary.written
+    return written
+
+
+def _queue_spot_checks(store: Store, dataset_id: int, fraction: float, seed: int) -> int:
+    if fraction <= 0:
+        return 0
+    items = store.datasets.items(dataset_id)
+    cots = store.cots.for_problems([i.problem_id for i in items])
+    by_label: dict[str, list[int]] = {}
+    for item in items:
+        best = _best([c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind])
+        if best is not None:
+            by_label.setdefault(item.label, []).append(best.id)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for label in sorted(by_label):
+        ids = sorted(by_label[label])
+        chosen += rng.sample(ids, min(len(ids), math.ceil(fraction * len(ids))))
+    return store.cots.queue_for_review(chosen)

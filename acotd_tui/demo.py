@@ -55,6 +55,11 @@ def demo_config_text() -> str:
     text = text.replace(
         'benchmarks = ["amc23", "aime25", "math500", "gsm8k_test"]',
         'benchmarks = ["amc23", "aime25", "math500"]  # not gsm8k_test: the demo pool draws from it',
+    ).replace(
+        "max_tokens = 8196", "max_tokens = 64             # the tiny student; 8196 for Qwen3-1.7B"
+    )
+    text = text.replace(
+        "max_length = 16384", "max_length = 1024           # the tiny student; 16384 for real runs"
     )
     return DEMO_NOTE.lstrip() + text
 

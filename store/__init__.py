@@ -12,6 +12,7 @@ from .attempts import Attempt, Attempts, NewAttempt
 from .cots import Cot, CotFilter, Cots, NewCot
 from .datasets import Dataset, DatasetItem, Datasets
 from .db import Database, StoreError, utcnow
+from .evals import Eval, Evals, EvalSample
 from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
 from .imports import ImportRecord, Imports
 from .jobs import Job, Jobs
@@ -29,6 +30,7 @@ from .problems import (
     problem_hash,
 )
 from .stats import PipelineCounts, Stats
+from .training import Metric, TrainRun, TrainRuns
 
 DB_FILENAME = "acotd.db"
 
@@ -53,6 +55,8 @@ class Store:
         self.jobs = Jobs(self.db)
         self.datasets = Datasets(self.db)
         self.cots = Cots(self.db)
+        self.train_runs = TrainRuns(self.db)
+        self.evals = Evals(self.db)
         self.stats = Stats(self.db)
 
     @property
@@ -76,10 +80,14 @@ __all__ = [
     "Cot",
     "CotFilter",
     "Dataset",
+    "Eval",
+    "EvalSample",
     "DatasetItem",
     "NewCot",
     "Grade",
     "Label",
+    "Metric",
+    "TrainRun",
     "NewAttempt",
     "NewGrade",
     "MIGRATIONS",

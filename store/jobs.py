@@ -69,6 +69,7 @@ class Job:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    parent_id: int | None = None
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> Job:
@@ -100,11 +101,11 @@ class Jobs:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, kind: str, params: dict[str, Any]) -> Job:
+    def create(self, kind: str, params: dict[str, Any], *, parent_id: int | None = None) -> Job:
         with self.db.tx() as conn:
             cur = conn.execute(
-                "INSERT INTO jobs (kind, params, created_at) VALUES (?, ?, ?)",
-                (kind, json.dumps(params, sort_keys=True), utcnow()),
+                "INSERT INTO jobs (kind, params, parent_id, created_at) VALUES (?, ?, ?, ?)",
+                (kind, json.dumps(params, sort_keys=True), parent_id, utcnow()),
             )
             job_id = int(cur.lastrowid or 0)
         return self.get(job_id)
@@ -220,7 +221,14 @@ class Jobs:
         return self.get(job_id)
 
     def cancel_requested(self, job_id: int) -> bool:
-        return bool(self.db.scalar("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)))
+        """True if this job, or the job that started it, was asked to stop."""
+        return bool(
+            self.db.scalar(
+                "SELECT j.cancel_requested OR COALESCE(p.cancel_requested, 0) FROM jobs j"
+                " LEFT JOIN jobs p ON p.id = j.parent_id WHERE j.id = ?",
+                (job_id,),
+            )
+        )
 
     def requeue(self, job_id: int) -> Job:
         job = self.get(job_id)

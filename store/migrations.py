@@ -316,7 +316,12 @@ def m002_job_rate(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN eta_s REAL")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate]
+def m003_job_parent(conn: sqlite3.Connection) -> None:
+    """Stages run by `acotd experiment` are child jobs; cancelling the parent stops them."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN parent_id INTEGER REFERENCES jobs(id)")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate, m003_job_parent]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -135,8 +135,8 @@ def point_roles_at(
     """Rewrite the project's config so the given roles use the test server (priced)."""
     kept, skipping = [], False
     for line in project.config_path.read_text().splitlines():
-        if line.startswith("["):  # a table header: drop [models.*] tables wholesale
-            skipping = line.startswith("[models.")
+        if line.startswith("["):  # a table header: drop the tables of the roles we replace
+            skipping = any(line.startswith(f"[models.{role}]") for role in roles)
         if not skipping:
             kept.append(line)
     text = "\n".join(kept) + "\n"

@@ -89,9 +89,13 @@ class TransformersBackend:
                 f"cannot load model {self.role.model!r}: {str(exc).splitlines()[0]}"
             ) from None
         if self.adapter:
+            import warnings
+
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, self._resolve(self.adapter))
+            with warnings.catch_warnings():  # transformers 5 deprecation chatter from peft
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, self._resolve(self.adapter))
         model.to(self.device).eval()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:

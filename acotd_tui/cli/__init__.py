@@ -18,6 +18,7 @@ from acotd_tui.store import StoreError
 from .common import project_option
 from .dataset_cmds import cots_group, export_cmd, sample_group, teach_cmd, verify_cmd
 from .jobs_cmds import jobs_group
+from .model_cmds import eval_cmd, experiment_cmd, results_cmd, train_cmd
 from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
 from .review_cmds import review_group
 from .stage_cmds import diagnose_cmd, grade_cmd
@@ -86,6 +87,10 @@ COMMANDS = [
     verify_cmd,
     cots_group,
     export_cmd,
+    train_cmd,
+    eval_cmd,
+    experiment_cmd,
+    results_cmd,
     jobs_group,
     status_cmd,
     demo_cmd,

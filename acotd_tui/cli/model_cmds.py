@@ -1,0 +1,236 @@
+"""Training, evaluation, the paper's experiment, and result tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import (
+    background_option,
+    model_override_options,
+    open_project,
+    overrides,
+    project_option,
+)
+from .jobs_cmds import run_stage
+
+
+def _hyper(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@click.command("train")
+@click.argument("dataset")
+@project_option
+@model_override_options
+@background_option
+@click.option(
+    "--name", default=None, help="Run name (default: the dataset's); re-running a run resumes it."
+)
+@click.option("--epochs", type=float, default=None)
+@click.option("--lr", "learning_rate", type=float, default=None)
+@click.option("--rank", "lora_rank", type=int, default=None)
+@click.option("--alpha", "lora_alpha", type=int, default=None)
+@click.option(
+    "--batch-size", "effective_batch_size", type=int, default=None, help="Effective batch size."
+)
+@click.option("--max-length", type=int, default=None)
+@click.option("--save-steps", type=int, default=None)
+@click.option(
+    "--max-steps", type=int, default=-1, help="Stop after this many optimiser steps (smoke runs)."
+)
+@click.option("--merge", is_flag=True, default=None, help="Also save the merged model.")
+@click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is visible.")
+def train_cmd(
+    dataset,
+    project_dir,
+    backend,
+    model_name,
+    api_base,
+    background,
+    name,
+    epochs,
+    learning_rate,
+    lora_rank,
+    lora_alpha,
+    effective_batch_size,
+    max_length,
+    save_steps,
+    max_steps,
+    merge,
+    cpu,
+) -> None:  # noqa: ANN001
+    """LoRA SFT of the student on a dataset's verified CoTs (trl + peft, paper defaults)."""
+    from acotd_tui.training.job import TrainParams
+
+    params = TrainParams(
+        dataset=dataset,
+        name=name,
+        overrides=overrides(backend, model_name, api_base),
+        hyper=_hyper(
+            epochs=epochs,
+            learning_rate=learning_rate,
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
+            effective_batch_size=effective_batch_size,
+            max_length=max_length,
+            save_steps=save_steps,
+            merge=merge,
+        ),
+        max_steps=max_steps,
+        device="cpu" if cpu else "auto",
+    )
+    with open_project(project_dir) as project:
+        run_stage(project, "train", params.to_job(), background=background)
+
+
+@click.command("eval")
+@project_option
+@model_override_options
+@background_option
+@click.option(
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    help="amc23, aime24, aime25, math500, gsm8k_test or SOURCE/SPLIT (repeatable; default: eval.benchmarks).",
+)
+@click.option("--adapter", default=None, help="A training run's name (or an adapter folder).")
+@click.option("--name", default=None, help="Row name in the results (default: model[+adapter]).")
+@click.option("-n", "--samples", "n", type=int, default=None)
+@click.option("--temperature", type=float, default=None)
+@click.option("--top-p", type=float, default=None)
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
+@click.option("--cotqs/--no-cotqs", default=None)
+def eval_cmd(
+    project_dir,
+    backend,
+    model_name,
+    api_base,
+    background,
+    benchmarks,
+    adapter,
+    name,
+    n,
+    temperature,
+    top_p,
+    max_tokens,
+    limit,
+    cotqs,
+) -> None:  # noqa: ANN001
+    """Accuracy (mean ± std over n samples) and CoTQS of a model or base + adapter."""
+    from acotd_tui.pipeline.evaluate import EvalParams
+
+    params = EvalParams(
+        list(benchmarks),
+        name,
+        adapter,
+        overrides(backend, model_name, api_base),
+        n,
+        temperature,
+        top_p,
+        max_tokens,
+        limit,
+        cotqs,
+    )
+    with open_project(project_dir) as project:
+        run_stage(project, "eval", params.to_job(), background=background)
+
+
+@click.command("experiment")
+@click.argument("name", default="paper")
+@project_option
+@background_option
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    type=click.Choice(["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]),
+    help="Repeatable; default: all five.",
+)
+@click.option(
+    "-k", "--size", "k", type=int, default=None, help="Dataset size K (default: sampling.k)."
+)
+@click.option("--benchmark", "benchmarks", multiple=True)
+@click.option("-n", "--samples", "n", type=int, default=None)
+@click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
+@click.option("--max-tokens", type=int, default=None)
+@click.option(
+    "--from-reference", is_flag=True, help="Reference solutions as CoTs (no API teachers)."
+)
+@click.option("--epochs", type=float, default=None)
+@click.option("--max-steps", type=int, default=-1)
+@click.option("--no-baseline", is_flag=True)
+@click.option("--cotqs/--no-cotqs", default=None)
+def experiment_cmd(
+    name,
+    project_dir,
+    background,
+    methods,
+    k,
+    benchmarks,
+    n,
+    limit,
+    max_tokens,
+    from_reference,
+    epochs,
+    max_steps,
+    no_baseline,
+    cotqs,
+) -> None:  # noqa: ANN001
+    """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
+    from acotd_tui.pipeline.experiment import METHODS, ExperimentParams
+
+    params = ExperimentParams(
+        name=name,
+        methods=list(methods) or list(METHODS),
+        k=k,
+        benchmarks=list(benchmarks),
+        n=n,
+        limit=limit,
+        max_tokens=max_tokens,
+        from_reference=from_reference,
+        hyper=_hyper(epochs=epochs),
+        max_steps=max_steps,
+        baseline=not no_baseline,
+        cotqs=cotqs,
+    )
+    with open_project(project_dir) as project:
+        job = run_stage(project, "experiment", params.to_job(), background=background)
+        if not background:
+            out = Path(job.result["report"])
+            click.echo((out / "table3.md").read_text())
+            click.echo((out / "table4.md").read_text())
+
+
+@click.command("results")
+@project_option
+@click.option(
+    "--name", "names", multiple=True, help="Rows to show (evaluation names; default: all)."
+)
+@click.option("--benchmark", "benchmarks", multiple=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write tables (MD, CSV) and plots here.",
+)
+def results_cmd(project_dir, names, benchmarks, out) -> None:  # noqa: ANN001
+    """Evaluation results as the paper's Tables 3 (accuracy) and 4 (CoTQS)."""
+    from acotd_tui.pipeline.results import ResultsTable, markdown, write_report
+
+    with open_project(project_dir) as project:
+        table = ResultsTable.from_store(
+            project.store, list(names) or None, list(benchmarks) or None
+        )
+        if not table.rows:
+            click.echo("no finished evaluations yet (acotd eval)")
+            return
+        click.echo(markdown(*table.table3(), "Table 3: accuracy (%) mean ± std over samples"))
+        click.echo(markdown(*table.table4(), "Table 4: CoTQS (1-5)"))
+        if out:
+            runs = sorted({e.adapter for e in table.cells.values() if e.adapter})
+            files = write_report(project.store, Path(out), table.rows, table.benchmarks, runs)
+            click.echo(f"wrote {', '.join(f.name for f in files)} to {out}", err=True)

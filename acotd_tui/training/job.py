@@ -1,0 +1,184 @@
+"""The `train` job: prepare a run, start the training process, watch it, record the outcome.
+
+Training always runs in its own process (`python -m acotd_tui.training.run`, or
+`accelerate launch` for several GPUs), whether the job was started from the CLI, a worker
+or the TUI; this job only writes the spec, relays cancellation (SIGTERM, which the trainer
+turns into a checkpoint and a clean stop) and records the result. Re-running a run that
+did not finish resumes it from its last checkpoint; a finished run is not trained again.
+Without a GPU, a model larger than CPU_PARAMETER_LIMIT is refused with a clear message:
+tiny models (the tests, the demo) train on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from acotd_tui.backends import apply_overrides
+from acotd_tui.config import TrainingConfig
+from acotd_tui.errors import AcotdError
+from acotd_tui.jobs import JobContext
+from acotd_tui.project import Project
+
+from .spec import TrainSpec, parameter_count
+
+CPU_PARAMETER_LIMIT = 200_000_000
+EXIT_CANCELLED = 3
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    dataset: str
+    name: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)  # the student role (model)
+    hyper: dict[str, Any] = field(default_factory=dict)  # [training] keys, e.g. epochs
+    max_steps: int = -1
+    device: str = "auto"
+
+    def to_job(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_job(cls, params: dict[str, Any]) -> TrainParams:
+        return cls(**params)
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.dataset
+
+
+def training_config(project: Project, hyper: dict[str, Any]) -> TrainingConfig:
+    try:
+        return TrainingConfig.model_validate({**project.config.training.model_dump(), **hyper})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise AcotdError(f"training.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def ensure_export(project: Project, dataset: str) -> Path:
+    """The dataset's TRL export, made now if there is none yet."""
+    store = project.store
+    ds = store.datasets.get(dataset)
+    for record in reversed(store.datasets.exports(ds.id)):
+        if record.format == "trl" and Path(record.path).exists():
+            return Path(record.path)
+    from acotd_tui.pipeline.export import ExportParams, export_dataset
+
+    export_dataset(project, ExportParams(dataset=dataset, formats=["trl"]))
+    return Path(store.datasets.exports(ds.id)[-1].path)
+
+
+def resolve_model(project: Project, model: str) -> str:
+    local = project.root / model
+    return str(local) if local.exists() else model
+
+
+def check_hardware(model: str, device: str) -> int:
+    import torch
+
+    try:
+        params = parameter_count(model)
+    except (OSError, ValueError) as exc:
+        raise AcotdError(
+            f"cannot read the config of model {model!r}: {str(exc).splitlines()[0]}"
+        ) from None
+    gpu = torch.cuda.is_available() and device != "cpu"
+    if not gpu and params > CPU_PARAMETER_LIMIT:
+        raise AcotdError(
+            f"no GPU visible: LoRA training of {model} ({params / 1e9:.1f}B parameters) needs one. "
+            "Run `acotd train` on a GPU machine (see README), or train a small model."
+        )
+    return params
+
+
+def run_job(ctx: JobContext) -> dict[str, Any]:
+    params = TrainParams.from_job(ctx.params)
+    project, store = ctx.project, ctx.store
+    dataset = store.datasets.get(params.dataset)
+    cfg = training_config(project, params.hyper)
+    role = apply_overrides(project.config.role("student"), params.overrides)
+    base = resolve_model(project, role.model)
+    n_params = check_hardware(base, params.device)
+    data_file = ensure_export(project, params.dataset)
+    folder = project.runs_dir / f"train-{params.run_name}"
+    run = store.train_runs.ensure(
+        params.run_name,
+        dataset_id=dataset.id,
+        base_model=role.model,
+        config=cfg.model_dump(),
+        output_dir=str(folder / "output"),
+    )
+    if run.status == "done" and run.adapter_path and Path(run.adapter_path).exists():
+        return {
+            "run": run.name,
+            "adapter": run.adapter_path,
+            "message": f"run {run.name} is already trained ({run.adapter_path})",
+        }
+    spec = TrainSpec.from_config(
+        cfg,
+        run_name=run.name,
+        project_root=str(project.root),
+        run_id=run.id,
+        job_id=ctx.job_id,
+        base_model=base,
+        data_file=str(data_file),
+        output_dir=run.output_dir,
+        max_steps=params.max_steps,
+        device=params.device,
+    )
+    spec_path = spec.save(folder)
+    store.train_runs.set_status(run.id, "running", job_id=ctx.job_id)
+    if spec.num_gpus > 1:
+        command = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            str(spec.num_gpus),
+            "-m",
+            "acotd_tui.training.run",
+            str(spec_path),
+        ]
+    else:
+        command = [sys.executable, "-m", "acotd_tui.training.run", str(spec_path)]
+    ctx.note(
+        f"training {role.model} ({n_params / 1e6:.1f}M parameters) on {dataset.size} problems; log {folder / 'train.log'}"
+    )
+    with open(folder / "train.log", "ab") as log:
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        signalled = False
+        while proc.poll() is None:
+            if ctx.cancelled and not signalled:
+                proc.send_signal(signal.SIGTERM)
+                signalled = True
+            time.sleep(0.5)
+    result_file = Path(run.output_dir) / "result.json"
+    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    ctx.progress.done, ctx.progress.total = result.get("global_step", 0), result.get("max_steps")
+    if proc.returncode == EXIT_CANCELLED or (signalled and proc.returncode != 0):
+        store.train_runs.set_status(run.id, "cancelled")
+        return {**result, "run": run.name, "cancelled": True}
+    if proc.returncode != 0:
+        store.train_runs.set_status(run.id, "failed")
+        tail = (folder / "train.log").read_text(errors="replace").strip().splitlines()[-1:] or [
+            "(no output)"
+        ]
+        raise AcotdError(f"training process exited with {proc.returncode}: {tail[0][:300]}")
+    store.train_runs.set_status(run.id, "done", adapter_path=str(spec.adapter_dir))
+    speed = f", {result['tokens_per_s']:.0f} tokens/s" if result.get("tokens_per_s") else ""
+    return {
+        **result,
+        "run": run.name,
+        "adapter": str(spec.adapter_dir),
+        "message": f"trained {run.name}: {result.get('global_step')} steps, loss {result.get('train_loss', 0):.3f}{speed}",
+    }

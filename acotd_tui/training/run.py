@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("requested", True))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    import pyarrow as pa
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -90,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available() and spec.device != "cpu"
     bf16 = cuda and spec.bf16 != "off" and torch.cuda.is_bf16_supported()
     rows = load_rows(Path(spec.data_file))
-    data = Dataset.from_list(rows)
+    # An explicit fingerprint (the export file's hash) instead of datasets hashing the whole
+    # Arrow table: cheaper on large exports, and that hashing path breaks on some
+    # pyarrow/dill combinations (seen on a GPU image: "Can't pickle MonthDayNano").
+    fingerprint = hashlib.sha256(Path(spec.data_file).read_bytes()).hexdigest()[:16]
+    data = Dataset(pa.Table.from_pylist(rows), fingerprint=fingerprint)
     eval_data = None
     if spec.eval_fraction > 0 and len(rows) >= 10:
         parts = data.train_test_split(

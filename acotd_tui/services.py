@@ -1,15 +1,34 @@
 """The services the screens call: every read and action of the app, testable without a UI.
 
-Screens hold no business logic and no SQL; they call these methods (from worker threads
-for anything that touches the store) and render the dataclasses that come back.
+Screens hold no business logic and no SQL; they call these methods (from worker threads for
+anything that touches the store) and render the dataclasses that come back. Each action
+goes through the same pipeline code as the CLI, so the app and `acotd ...` never differ.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
+from acotd_tui.config import ROLES
 from acotd_tui.project import Project
-from acotd_tui.store import PipelineCounts
+from acotd_tui.store import (
+    Attempt,
+    Cot,
+    CotFilter,
+    Dataset,
+    Grade,
+    Job,
+    Label,
+    PipelineCounts,
+    Problem,
+    ProblemFilter,
+    ProblemRow,
+    Store,
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +36,67 @@ class DashboardData:
     project_name: str
     scheme: str
     counts: PipelineCounts
+    active_jobs: list[Job]
+
+
+@dataclass(frozen=True)
+class ProblemDetail:
+    problem: Problem
+    label: Label | None
+    attempts: list[Attempt]
+    grades: list[Grade]
+    cots: list[Cot]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    problem: Problem
+    label: Label | None
+    attempts: list[Attempt]
+    judge: Grade | None  # the latest automatic per-problem grade
+    samples: dict[int, Grade]  # per-attempt grades of that grader, by attempt id
+    history: list[Grade]
+
+
+@dataclass(frozen=True)
+class CotItem:
+    cot: Cot
+    problem: Problem
+    level: str | None
+    log: list[tuple[str, str | None, str]]
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    role: str
+    backend: str
+    model: str
+    api_base: str | None
+    key_env: str | None
+    key_present: bool | None  # None: the role needs no key
+
+
+@dataclass(frozen=True)
+class SettingsData:
+    root: Path
+    config_path: Path
+    roles: list[RoleInfo]
+    missing_roles: list[str]
+    limits: dict[str, Any]
+    scheme: str
+
+
+REVIEW_QUEUES = ("needs_review", "conflict", "disagreement", "spot_check", "all")
+JOB_KINDS = ("diagnose", "grade", "teach", "verify", "export", "train", "eval", "experiment")
+
+
+@dataclass
+class JobForm:
+    """The fields of a new job, prefilled from the config; values are strings from inputs."""
+
+    kind: str
+    fields: dict[str, str] = field(default_factory=dict)
+    help: dict[str, str] = field(default_factory=dict)
 
 
 class AppServices:
@@ -24,14 +104,392 @@ class AppServices:
         self.project = project
 
     @property
-    def store(self):  # noqa: ANN201 (the Store type is re-exported by acotd_tui.store)
+    def store(self) -> Store:
         return self.project.store
 
     @property
     def scheme(self) -> str:
         return self.project.config.grading.scheme
 
+    # -- dashboard ---------------------------------------------------------------------------
     def dashboard(self) -> DashboardData:
+        active = [j for j in self.store.jobs.list(limit=20) if j.status in ("running", "queued")]
         return DashboardData(
-            self.project.config.name, self.scheme, self.store.stats.pipeline(self.scheme)
+            self.project.config.name, self.scheme, self.store.stats.pipeline(self.scheme), active
         )
+
+    # -- problems ----------------------------------------------------------------------------
+    def problem_page(
+        self,
+        flt: ProblemFilter,
+        *,
+        after_id: int = 0,
+        before_id: int | None = None,
+        limit: int = 200,
+    ) -> list[ProblemRow]:
+        return self.store.problems.page(flt, after_id=after_id, before_id=before_id, limit=limit)
+
+    def problem_count(self, flt: ProblemFilter) -> int:
+        return self.store.problems.count(flt)
+
+    def last_problem_id(self, flt: ProblemFilter) -> int:
+        rows = self.store.problems.page(flt, before_id=2**62, limit=1)
+        return rows[0].id if rows else 0
+
+    def problem_detail(self, problem_id: int) -> ProblemDetail:
+        problem = self.store.problems.get(problem_id)
+        if problem is None:
+            raise KeyError(problem_id)
+        return ProblemDetail(
+            problem,
+            self.store.grades.label(problem_id, self.scheme),
+            self.store.attempts.for_problem(problem_id),
+            self.store.grades.history(problem_id),
+            self.store.cots.for_problems([problem_id]).get(problem_id, []),
+        )
+
+    def sources(self) -> list[str]:
+        return sorted({s for s, _, _ in self.store.problems.sources()})
+
+    # -- label review ------------------------------------------------------------------------
+    @cached_property
+    def review(self):  # noqa: ANN201
+        from acotd_tui.pipeline.review import ReviewService
+
+        return ReviewService(self.store, self.scheme)
+
+    def review_queue(
+        self, kind: str, *, sources: tuple[str, ...] = (), seed: int = 0, size: int = 50
+    ) -> list[int]:
+        if kind == "spot_check":  # a random sample of automatically labelled problems
+            import random
+
+            ids = self.store.grades.queue(
+                self.scheme, "unlabelled", limit=10_000_000, sources=sources
+            )
+            return sorted(random.Random(seed).sample(ids, min(size, len(ids))))
+        return self.store.grades.queue(self.scheme, kind, limit=100_000, sources=sources)
+
+    def review_item(self, problem_id: int) -> ReviewItem:
+        detail = self.problem_detail(problem_id)
+        autos = [
+            g
+            for g in detail.grades
+            if g.attempt_id is None and g.source != "human" and g.scheme == self.scheme
+        ]
+        judge = autos[-1] if autos else None
+        samples: dict[int, Grade] = {}
+        if judge is not None:
+            for g in detail.grades:
+                if (
+                    g.attempt_id is not None
+                    and g.model == judge.model
+                    and g.prompt_version == judge.prompt_version
+                ):
+                    samples[g.attempt_id] = g
+        graded = set(samples) or {a.id for a in detail.attempts}
+        return ReviewItem(
+            detail.problem,
+            detail.label,
+            [a for a in detail.attempts if a.id in graded],
+            judge,
+            samples,
+            [g for g in detail.grades if g.scheme == self.scheme],
+        )
+
+    def set_label(self, problem_id: int, label: str, note: str | None = None) -> str:
+        return self.review.set_label(problem_id, label, note)
+
+    def clear_label(self, problem_id: int) -> None:
+        self.review.clear_label(problem_id)
+
+    def undo_label(self, problem_id: int) -> str | None:
+        return self.review.undo(problem_id)
+
+    def review_stats(self):  # noqa: ANN201
+        return self.review.stats()
+
+    # -- CoT approval ------------------------------------------------------------------------
+    def datasets(self) -> list[Dataset]:
+        return self.store.datasets.all()
+
+    def cot_list(self, flt: CotFilter, limit: int = 500) -> list[Cot]:
+        return self.store.cots.list(flt, limit=limit)
+
+    def cot_item(self, cot_id: int) -> CotItem:
+        cot = self.store.cots.get(cot_id)
+        problem = self.store.problems.get(cot.problem_id)
+        assert problem is not None
+        label = self.store.grades.label(cot.problem_id, self.scheme)
+        return CotItem(
+            cot, problem, label.label if label else None, self.store.cots.review_log(cot_id)
+        )
+
+    @cached_property
+    def cot_review(self):  # noqa: ANN201
+        from acotd_tui.pipeline.cot_review import CotReviewService
+
+        return CotReviewService(self.store)
+
+    def approve(self, cot_id: int) -> Cot:
+        return self.cot_review.approve(cot_id)
+
+    def reject(self, cot_id: int, reason: str) -> Cot:
+        return self.cot_review.reject(cot_id, reason)
+
+    def edit_cot(self, cot_id: int, reasoning: str, answer_text: str) -> Cot:
+        return self.cot_review.edit(cot_id, reasoning, answer_text)
+
+    # -- sampling ----------------------------------------------------------------------------
+    @cached_property
+    def sampling(self):  # noqa: ANN201
+        from acotd_tui.pipeline.sampling import SamplingService
+
+        return SamplingService(self.project)
+
+    def sampling_request(self, **changes: Any):  # noqa: ANN201
+        return self.sampling.default_request(**changes)
+
+    def sampling_preview(self, request):  # noqa: ANN001, ANN201
+        return self.sampling.preview(request)
+
+    def sampling_create(self, name: str, request) -> Dataset:  # noqa: ANN001
+        return self.sampling.create(name, request)
+
+    # -- jobs --------------------------------------------------------------------------------
+    def jobs(self, limit: int = 200) -> list[Job]:
+        return self.store.jobs.list(limit=limit)
+
+    def job(self, job_id: int) -> Job:
+        return self.store.jobs.get(job_id)
+
+    def job_log(self, job: Job, lines: int = 200) -> str:
+        paths = [job.log_path] if job.log_path else []
+        if job.kind == "train":
+            name = job.params.get("name") or job.params.get("dataset")
+            paths.append(str(self.project.runs_dir / f"train-{name}" / "train.log"))
+        out = []
+        for path in paths:
+            if path and Path(path).exists():
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    out += fh.read().splitlines()[-lines:]
+        return "\n".join(out[-lines:])
+
+    def job_form(self, kind: str) -> JobForm:
+        cfg = self.project.config
+        datasets = [d.name for d in self.store.datasets.all()]
+        latest = datasets[-1] if datasets else ""
+        forms = {
+            "diagnose": (
+                {"source": "", "split": "", "limit": "", "samples": str(cfg.diagnose.samples)},
+                {"source": "only this source (blank: all)"},
+            ),
+            "grade": (
+                {"attempts_of": "", "scheme": cfg.grading.scheme, "limit": ""},
+                {"attempts_of": "model whose attempts to grade (blank: the student; * = any)"},
+            ),
+            "teach": (
+                {"dataset": latest, "from_reference": "no", "limit": ""},
+                {"from_reference": "yes: use worked solutions, no API"},
+            ),
+            "verify": (
+                {
+                    "dataset": latest,
+                    "consistency": "yes" if cfg.verification.consistency_judge else "no",
+                },
+                {},
+            ),
+            "export": ({"dataset": latest, "formats": "trl,llamafactory,hf"}, {}),
+            "train": (
+                {
+                    "dataset": latest,
+                    "name": "",
+                    "epochs": str(cfg.training.epochs),
+                    "learning_rate": str(cfg.training.learning_rate),
+                    "max_steps": "-1",
+                },
+                {"max_steps": "-1: train all epochs"},
+            ),
+            "eval": (
+                {
+                    "benchmarks": ",".join(cfg.eval.benchmarks),
+                    "adapter": "",
+                    "name": "",
+                    "n": str(cfg.eval.n),
+                    "limit": "",
+                },
+                {"adapter": "a training run's name (blank: the base model)"},
+            ),
+            "experiment": (
+                {
+                    "name": "paper",
+                    "k": str(cfg.sampling.k),
+                    "limit": "",
+                    "from_reference": "no",
+                    "max_steps": "-1",
+                },
+                {},
+            ),
+        }
+        values, help_text = forms[kind]
+        return JobForm(kind, dict(values), help_text)
+
+    def job_params(self, form: JobForm) -> dict[str, Any]:
+        """Turn a filled form into the job's parameters (validated by the stage's dataclass)."""
+        from acotd_tui.errors import AcotdError
+
+        f = {k: v.strip() for k, v in form.fields.items()}
+
+        def number(key: str, kind: type = int) -> Any:
+            if not f.get(key):
+                return None
+            try:
+                return kind(f[key])
+            except ValueError:
+                raise AcotdError(f"{key}: {f[key]!r} is not a number") from None
+
+        def listing(key: str) -> list[str]:
+            return [x.strip() for x in f.get(key, "").split(",") if x.strip()]
+
+        yes = lambda key: f.get(key, "").lower() in ("yes", "y", "true", "1")  # noqa: E731
+        if form.kind == "diagnose":
+            from acotd_tui.pipeline.diagnose import DiagnoseParams
+
+            return DiagnoseParams(
+                sources=listing("source"),
+                splits=listing("split"),
+                limit=number("limit"),
+                samples=number("samples"),
+            ).to_job()
+        if form.kind == "grade":
+            from acotd_tui.pipeline.grade import GradeParams
+
+            return GradeParams(
+                attempts_of=listing("attempts_of"),
+                scheme=f.get("scheme") or None,
+                limit=number("limit"),
+            ).to_job()
+        if not f.get("dataset") and form.kind in ("teach", "verify", "export", "train"):
+            raise AcotdError("choose a dataset (create one on the Sampling screen)")
+        if form.kind == "teach":
+            from acotd_tui.pipeline.teach import TeachParams
+
+            return TeachParams(
+                dataset=f["dataset"], from_reference=yes("from_reference"), limit=number("limit")
+            ).to_job()
+        if form.kind == "verify":
+            from acotd_tui.pipeline.verify import VerifyParams
+
+            return VerifyParams(dataset=f["dataset"], consistency=yes("consistency")).to_job()
+        if form.kind == "export":
+            from acotd_tui.pipeline.export import ExportParams
+
+            return ExportParams(dataset=f["dataset"], formats=listing("formats")).to_job()
+        if form.kind == "train":
+            from acotd_tui.training.job import TrainParams
+
+            hyper = {
+                k: v
+                for k, v in {
+                    "epochs": number("epochs", float),
+                    "learning_rate": number("learning_rate", float),
+                }.items()
+                if v is not None
+            }
+            return TrainParams(
+                dataset=f["dataset"],
+                name=f.get("name") or None,
+                hyper=hyper,
+                max_steps=number("max_steps") or -1,
+            ).to_job()
+        if form.kind == "eval":
+            from acotd_tui.pipeline.evaluate import EvalParams
+
+            return EvalParams(
+                benchmarks=listing("benchmarks"),
+                adapter=f.get("adapter") or None,
+                name=f.get("name") or None,
+                n=number("n"),
+                limit=number("limit"),
+            ).to_job()
+        from acotd_tui.pipeline.experiment import ExperimentParams
+
+        return ExperimentParams(
+            name=f.get("name") or "paper",
+            k=number("k"),
+            limit=number("limit"),
+            from_reference=yes("from_reference"),
+            max_steps=number("max_steps") or -1,
+        ).to_job()
+
+    def launch(self, kind: str, params: dict[str, Any]) -> Job:
+        """Start a job in a worker process; the app only watches the store."""
+        from acotd_tui.jobs import spawn_worker
+
+        job = self.store.jobs.create(kind, params)
+        spawn_worker(self.project.root, job.id)
+        return job
+
+    def cancel_job(self, job_id: int) -> Job:
+        from acotd_tui.jobs import cancel
+
+        return cancel(self.project, job_id)
+
+    def resume_job(self, job_id: int) -> Job:
+        from acotd_tui.jobs import spawn_worker
+
+        job = self.store.jobs.requeue(job_id)
+        spawn_worker(self.project.root, job.id)
+        return job
+
+    def train_metrics_for_job(self, job: Job) -> list:
+        """Loss curve of the training run a train job works on (empty before it starts)."""
+        if job.kind != "train":
+            return []
+        from acotd_tui.store import StoreError
+
+        try:
+            run = self.store.train_runs.get(job.params.get("name") or job.params["dataset"])
+        except StoreError:
+            return []
+        return self.store.train_runs.metrics(run.id)
+
+    # -- results -----------------------------------------------------------------------------
+    def results(self):  # noqa: ANN201
+        from acotd_tui.pipeline.results import ResultsTable
+
+        return ResultsTable.from_store(self.store)
+
+    def train_runs(self):  # noqa: ANN201
+        return self.store.train_runs.all()
+
+    def run_metrics(self, run_id: int):  # noqa: ANN201
+        return self.store.train_runs.metrics(run_id)
+
+    # -- settings ----------------------------------------------------------------------------
+    def settings(self) -> SettingsData:
+        cfg = self.project.config
+        roles = [
+            RoleInfo(
+                name,
+                role.backend,
+                role.model,
+                role.api_base,
+                role.api_key_env,
+                None if not role.api_key_env else bool(os.environ.get(role.api_key_env)),
+            )
+            for name, role in cfg.models.items()
+        ]
+        return SettingsData(
+            self.project.root,
+            self.project.config_path,
+            roles,
+            [r for r in ROLES if r not in cfg.models],
+            cfg.limits.model_dump(),
+            cfg.grading.scheme,
+        )
+
+    def reload_config(self) -> None:
+        self.project.reload_config()
+        for name in ("review", "sampling"):
+            self.__dict__.pop(name, None)

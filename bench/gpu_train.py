@@ -29,7 +29,9 @@ def build_model(folder: Path) -> Path:
 
     from acotd_tui.tiny_model import build_tokenizer
 
-    if (folder / "model.safetensors.index.json").exists() or (folder / "model.safetensors").exists():
+    if (folder / "model.safetensors.index.json").exists() or (
+        folder / "model.safetensors"
+    ).exists():
         return folder
     tokenizer = build_tokenizer(folder)
     config = Qwen3Config(
@@ -61,23 +63,44 @@ def training_data(path: Path) -> int:
 
     template = load_template("diagnose_v1")
     rows = []
-    text = (resources.files("acotd_tui") / "data" / "demo" / "math_problems.jsonl").read_text(encoding="utf-8")
+    text = (resources.files("acotd_tui") / "data" / "demo" / "math_problems.jsonl").read_text(
+        encoding="utf-8"
+    )
     for line in text.splitlines():
         r = json.loads(line)
         reasoning, answer = split_teacher_output(r["solution"])
-        messages = [*template.render(problem=r["problem"]), {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n\n{answer}"}]
+        messages = [
+            *template.render(problem=r["problem"]),
+            {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n\n{answer}"},
+        ]
         rows.append(json.dumps({"messages": messages}))
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return len(rows)
 
 
-def train(project: Path, model: Path, data: Path, length: int, steps: int, out: Path, *, checkpointing: bool = True, per_device: int = 1) -> dict:
+def train(
+    project: Path,
+    model: Path,
+    data: Path,
+    length: int,
+    steps: int,
+    out: Path,
+    *,
+    checkpointing: bool = True,
+    per_device: int = 1,
+) -> dict:
     from acotd_tui.project import Project
     from acotd_tui.training.spec import TrainSpec
 
     with Project.open(project) as p:
         tag = f"{length}-gc{int(checkpointing)}-b{per_device}"
-        run = p.store.train_runs.ensure(f"gpu-{tag}", dataset_id=None, base_model=str(model), config={}, output_dir=str(out / f"run-{tag}"))
+        run = p.store.train_runs.ensure(
+            f"gpu-{tag}",
+            dataset_id=None,
+            base_model=str(model),
+            config={},
+            output_dir=str(out / f"run-{tag}"),
+        )
         spec = TrainSpec.from_config(
             p.config.training,
             run_name=run.name,
@@ -98,13 +121,28 @@ def train(project: Path, model: Path, data: Path, length: int, steps: int, out: 
     spec.save_steps = 10_000
     spec_path = spec.save(out / f"spec-{tag}")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "acotd_tui.training.run", str(spec_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "acotd_tui.training.run", str(spec_path)],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     (out / f"train-{tag}.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        return {"length": length, "checkpointing": checkpointing, "per_device": per_device, "error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:300]}
+        return {
+            "length": length,
+            "checkpointing": checkpointing,
+            "per_device": per_device,
+            "error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:300],
+        }
     result = json.loads((Path(run.output_dir) / "result.json").read_text())
-    result.update(length=length, wall_s=wall, effective_batch=spec.effective_batch_size, checkpointing=checkpointing, per_device=per_device)
+    result.update(
+        length=length,
+        wall_s=wall,
+        effective_batch=spec.effective_batch_size,
+        checkpointing=checkpointing,
+        per_device=per_device,
+    )
     return result
 
 
@@ -115,17 +153,28 @@ def generate(model: Path, batch: int, new_tokens: int) -> dict:
     from acotd_tui.backends.local_transformers import TransformersBackend
     from acotd_tui.config import ModelRole
 
-    backend = TransformersBackend(ModelRole(backend="transformers", model=str(model), batch_size=batch, dtype="bfloat16"))
+    backend = TransformersBackend(
+        ModelRole(backend="transformers", model=str(model), batch_size=batch, dtype="bfloat16")
+    )
     backend.load()
     params = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=new_tokens, seed=0)
-    requests = [ChatRequest(({"role": "user", "content": f"Problem {i}: what is {i} squared?"},), params) for i in range(batch)]
+    requests = [
+        ChatRequest(({"role": "user", "content": f"Problem {i}: what is {i} squared?"},), params)
+        for i in range(batch)
+    ]
     backend.generate_batch(requests[:4])  # warm-up
     started = time.perf_counter()
     results = backend.generate_batch(requests)
     elapsed = time.perf_counter() - started
     tokens = sum(r.tokens_out for r in results)
     asyncio.run(backend.aclose())
-    return {"batch": batch, "new_tokens": new_tokens, "tokens_out": tokens, "seconds": elapsed, "tokens_per_s": tokens / elapsed}
+    return {
+        "batch": batch,
+        "new_tokens": new_tokens,
+        "tokens_out": tokens,
+        "seconds": elapsed,
+        "tokens_per_s": tokens / elapsed,
+    }
 
 
 def main() -> int:
@@ -135,7 +184,12 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--gen-batch", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=256)
-    ap.add_argument("--variants", nargs="*", default=["1:1"], help="CHECKPOINTING:PER_DEVICE pairs, e.g. 1:1 0:1 0:4")
+    ap.add_argument(
+        "--variants",
+        nargs="*",
+        default=["1:1"],
+        help="CHECKPOINTING:PER_DEVICE pairs, e.g. 1:1 0:1 0:4",
+    )
     ap.add_argument("--no-generate", action="store_true")
     args = ap.parse_args()
     import torch
@@ -157,21 +211,40 @@ def main() -> int:
     for length in args.lengths:
         for variant in args.variants:
             gc, per_device = (int(x) for x in variant.split(":"))
-            results["train"].append(train(project, model, out / "messages.jsonl", length, args.steps, out, checkpointing=bool(gc), per_device=per_device))
+            results["train"].append(
+                train(
+                    project,
+                    model,
+                    out / "messages.jsonl",
+                    length,
+                    args.steps,
+                    out,
+                    checkpointing=bool(gc),
+                    per_device=per_device,
+                )
+            )
             (out / "gpu_results.json").write_text(json.dumps(results, indent=2))
     if not args.no_generate:
         results["generate"] = generate(model, args.gen_batch, args.gen_tokens)
     (out / "gpu_results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(info))
-    print(f"{'seq len':>8} {'ckpt':>4} {'batch/dev':>9} {'eff batch':>9} {'steps':>5} {'steps/s':>8} {'tokens/s':>9} {'peak GiB':>8}")
+    print(
+        f"{'seq len':>8} {'ckpt':>4} {'batch/dev':>9} {'eff batch':>9} {'steps':>5} {'steps/s':>8} {'tokens/s':>9} {'peak GiB':>8}"
+    )
     for r in results["train"]:
         if "error" in r:
-            print(f"{r['length']:>8} {int(r['checkpointing']):>4} {r['per_device']:>9} error: {r['error']}")
+            print(
+                f"{r['length']:>8} {int(r['checkpointing']):>4} {r['per_device']:>9} error: {r['error']}"
+            )
             continue
-        print(f"{r['length']:>8} {int(r['checkpointing']):>4} {r['per_device']:>9} {r['effective_batch']:>9} {r['global_step']:>5} {r['steps_per_s']:>8.3f} {r['tokens_per_s'] or 0:>9.0f} {r['peak_memory_gb']:>8.1f}")
+        print(
+            f"{r['length']:>8} {int(r['checkpointing']):>4} {r['per_device']:>9} {r['effective_batch']:>9} {r['global_step']:>5} {r['steps_per_s']:>8.3f} {r['tokens_per_s'] or 0:>9.0f} {r['peak_memory_gb']:>8.1f}"
+        )
     g = results["generate"]
     if g:
-        print(f"generate (transformers, bf16): batch {g['batch']} x {g['new_tokens']} tokens: {g['tokens_per_s']:.0f} tokens/s")
+        print(
+            f"generate (transformers, bf16): batch {g['batch']} x {g['new_tokens']} tokens: {g['tokens_per_s']:.0f} tokens/s"
+        )
     return 0
 
 

@@ -1,73 +1,121 @@
-"""Dashboard: the pipeline as stages with counts, the label mix, jobs, tokens and cost."""
+"""Dashboard: the pipeline as stages with counts, the label mix, running jobs, tokens and cost."""
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, ProgressBar, Static
 
-from acotd_tui.services import AppServices, DashboardData
+from acotd_tui.services import DashboardData
+
+from .base import AcotdScreen
 
 REFRESH_S = 1.0
+BAR = 24
 
 
-class StageCard(Static):
-    """One stage of the pipeline and its count."""
+def bar(value: int, total: int, width: int = BAR) -> str:
+    filled = 0 if total <= 0 else round(width * min(value, total) / total)
+    return "█" * filled + "░" * (width - filled)
 
 
-class DashboardScreen(Screen):
+class JobLine(Horizontal):
+    """One running job: what it is, a progress bar, rate and spend."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(classes="job-line")
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="job-title")
+        yield ProgressBar(show_eta=False, classes="job-bar")
+        yield Static("", classes="job-stats")
+
+
+class DashboardScreen(AcotdScreen):
     CSS_PATH = "dashboard.tcss"
-
-    def __init__(self, services: AppServices) -> None:
-        super().__init__()
-        self.services = services
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="dashboard"):
-            yield Static("Pipeline", classes="section-title")
-            yield Horizontal(id="stages")
-            yield Static("", id="labels")
-            yield Static("", id="review")
-            yield Static("", id="spend")
+        with Horizontal(id="dashboard"):
+            with Vertical(id="pipeline-box"):
+                yield Static("Pipeline", classes="section-title")
+                yield Static("", id="stages")
+            with Vertical(id="side"):
+                yield Static("Labels", classes="section-title")
+                yield Static("", id="labels")
+                yield Static("Review", classes="section-title")
+                yield Static("", id="review")
+                yield Static("Spend", classes="section-title")
+                yield Static("", id="spend")
+        yield Static("Jobs", classes="section-title", id="jobs-title")
+        yield Vertical(id="jobs")
         yield Footer()
 
     def on_mount(self) -> None:
         self.load()
         self.set_interval(REFRESH_S, self.load)
 
-    @work(thread=True, exclusive=True, group="dashboard")
     def load(self) -> None:
-        data = self.services.dashboard()
-        self.app.call_from_thread(self.show, data)
+        self.call(self.services.dashboard, then=self.show, group="dashboard")
 
     def show(self, data: DashboardData) -> None:
-        stages = self.query_one("#stages", Horizontal)
         counts = data.counts
-        cards = list(stages.query(StageCard))
-        items = counts.stages()
-        if len(cards) != len(items):
-            stages.remove_children()
-            cards = [StageCard(classes="stage") for _ in items]
-            stages.mount_all(cards)
-        for card, (name, value) in zip(cards, items, strict=True):
-            card.update(f"[b]{value:,}[/b]\n{name}")
+        stages = counts.stages()
+        top = max(counts.problems, 1)
+        widget = self.query_one("#stages", Static)
+        width = max(4, min(BAR, widget.size.width - 23))
+        widget.update(
+            "\n".join(f"{name:<10} {value:>9,}  {bar(value, top, width)}" for name, value in stages)
+        )
         dist = counts.label_distribution
         total = sum(dist.values())
         if total:
-            parts = [f"{k}: {v:,} ({100 * v / total:.0f}%)" for k, v in sorted(dist.items())]
-            self.query_one("#labels", Static).update(
-                f"Labels ({data.scheme}): " + "   ".join(parts)
-            )
+            lines = [
+                f"{k:>5} {v:>7,} {100 * v / total:4.0f}% {bar(v, total, 12)}"
+                for k, v in sorted(dist.items(), key=lambda kv: _label_order(kv[0]))
+            ]
+            self.query_one("#labels", Static).update(f"scheme {data.scheme}\n" + "\n".join(lines))
         else:
-            self.query_one("#labels", Static).update(f"Labels ({data.scheme}): none yet")
+            self.query_one("#labels", Static).update(f"scheme {data.scheme}\nnothing graded yet")
         self.query_one("#review", Static).update(
-            f"Review: {counts.needs_review} need review · {counts.conflicts} judge/check conflicts · "
-            f"{counts.human_labelled} human-labelled"
+            f"{counts.needs_review:,} need review\n{counts.conflicts:,} judge/check conflicts\n{counts.human_labelled:,} human-labelled"
         )
-        self.query_one("#spend", Static).update(
-            f"Jobs: {counts.jobs_running} running, {counts.jobs_queued} queued · "
-            f"tokens {counts.tokens:,} · cost ${counts.cost:.4f}"
+        self.query_one("#spend", Static).update(f"{counts.tokens:,} tokens\n${counts.cost:,.4f}")
+        self.show_jobs(data)
+
+    def show_jobs(self, data: DashboardData) -> None:
+        box = self.query_one("#jobs", Vertical)
+        lines = {line.job_id: line for line in box.query(JobLine)}
+        wanted = [j.id for j in data.active_jobs]
+        for job_id, line in lines.items():
+            if job_id not in wanted:
+                line.remove()
+        for job in data.active_jobs:
+            line = lines.get(job.id)
+            if line is None:
+                line = JobLine(job.id)
+                box.mount(line)
+                self.call_after_refresh(self._fill, line, job)
+            else:
+                self._fill(line, job)
+        self.query_one("#jobs-title", Static).update(
+            f"Jobs ({len(wanted)} active)"
+            if wanted
+            else "Jobs (none running; key 6 opens the Jobs screen)"
         )
+
+    def _fill(self, line: JobLine, job) -> None:  # noqa: ANN001
+        if not line.is_mounted:
+            return
+        line.query_one(".job-title", Static).update(f"#{job.id} {job.kind} · {job.display_status}")
+        line.query_one(ProgressBar).update(total=job.total, progress=job.done)
+        rate = f"{job.rate:.1f}/s" if job.rate else ""
+        line.query_one(".job-stats", Static).update(
+            f"{job.done}/{job.total if job.total is not None else '?'} {rate} ${job.cost:.4f}"
+        )
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    order = {"E": 0, "M": 1, "H": 2, "easy": 0}
+    return (order.get(label, 1 + int(label) if label.isdigit() else 9), label)

@@ -289,7 +289,7 @@ def _write(
 
     model_ids = {
         name: store.models.ensure(name, backend="import").id
-        for name in {p.model for p, _, _ in parsed}
+        for name in sorted({p.model for p, _, _ in parsed})  # ids must not depend on hash order
     }
     report.models = set(model_ids)
     new_attempts = []

@@ -50,6 +50,19 @@ def resolve(kind: str) -> Callable[[JobContext], Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def run_coroutine(coro: Any) -> Any:
+    """asyncio.run, also from code that already runs an event loop (notebooks, async tests):
+    then the job gets its own loop in a helper thread and this call waits for it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="acotd-job") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def log_path_for(project: Project, job: Job) -> Path:
     folder = project.runs_dir / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +109,7 @@ def run_job(
     log.info("job %d (%s) started, pid %d, params %s", job.id, job.kind, os.getpid(), job.params)
     try:
         fn = resolve(job.kind)
-        result = asyncio.run(fn(ctx)) if inspect.iscoroutinefunction(fn) else fn(ctx)
+        result = run_coroutine(fn(ctx)) if inspect.iscoroutinefunction(fn) else fn(ctx)
         result = result or {}
         ctx.flush()
         if ctx.cancelled or result.get("cancelled"):

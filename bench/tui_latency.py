@@ -1,0 +1,94 @@
+"""Keypress-to-render latency of the Problems screen: 1,000,000 problems vs an empty store.
+
+Drives the real app headless with Textual's Pilot. For each key the time runs from the
+press until its effects are on screen: the key handled, any page query finished in its
+worker, the resulting messages processed and the screen repainted. (Pilot's own `pause`
+waits for the process to go idle, which would measure Pilot, so the steps are done here.) Keys: cursor moves, page moves, jumps to the
+last and first page, and crossings of page edges (which query SQLite). Prints p50/p95 per
+store and the ratio to the empty-store baseline (goal: p95 under 50 ms with 1M problems).
+
+    python bench/tui_latency.py [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from acotd_tui.app import AcotdApp  # noqa: E402
+from acotd_tui.project import Project  # noqa: E402
+from tests.bulk import fill_problems  # noqa: E402
+
+KEYS = ["down"] * 40 + ["pagedown"] * 8 + ["G", "g"] * 3 + ["up", "down"] * 5
+
+
+async def measure(project: Project) -> list[float]:
+    app = AcotdApp(project)
+    timings: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        table = app.screen.query_one("#table")
+        for round_ in range(3):
+            for key in KEYS:
+                if key == "up" and round_ >= 0 and table.row_count:  # make "up" cross the top edge
+                    table.move_cursor(row=0)
+                    await pilot.pause()
+                await pilot.pause()  # start each key from an idle app
+                started = time.perf_counter()
+                send_key(app, key)
+                await pilot._wait_for_screen()  # noqa: SLF001  the key's handlers ran
+                await app.workers.wait_for_complete()  # a page query, if the key needed one
+                await pilot._wait_for_screen()  # noqa: SLF001  its results are in the table
+                app.screen._on_timer_update()  # noqa: SLF001  the repaint
+                timings.append((time.perf_counter() - started) * 1000)
+            await pilot.press("G")
+            await app.workers.wait_for_complete()
+    return timings
+
+
+def send_key(app: AcotdApp, key: str) -> None:
+    """Post a key event as the terminal driver would (Pilot's press adds two idle waits)."""
+    from textual import events
+
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(app)
+    app._driver.send_message(event)  # noqa: SLF001
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Project.init(Path(tmp) / "empty")
+        big = Project.init(Path(tmp) / "big")
+        started = time.perf_counter()
+        fill_problems(big.store, args.rows)
+        print(f"filled {args.rows:,} problems in {time.perf_counter() - started:.1f} s")
+        base = asyncio.run(measure(empty))
+        loaded = asyncio.run(measure(big))
+    print(f"{'store':>12} {'keys':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, t in (("empty", base), (f"{args.rows:,}", loaded)):
+        print(f"{name:>12} {len(t):>5} {statistics.median(t):>8.1f} {p95(t):>8.1f} {max(t):>8.1f}")
+    print(
+        f"p95 ratio large/empty: {p95(loaded) / p95(base):.2f}   p95 with {args.rows:,} problems: {p95(loaded):.1f} ms (goal < 50 ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

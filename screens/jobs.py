@@ -1,0 +1,280 @@
+"""Jobs: launch any stage with a form prefilled from acotd.toml, and watch it live.
+
+Jobs run in worker processes; this screen only reads the store once a second: progress
+(done/total, rate, ETA, tokens, cost), the log tail, and for training the loss curve.
+Keys: n new job, c cancel, r resume (failed, cancelled or stale jobs), ↑↓ choose.
+"""
+
+from __future__ import annotations
+
+from acotd_tui.store import Job
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Log,
+    ProgressBar,
+    Select,
+    Static,
+)
+from textual_plotext import PlotextPlot
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.services import JOB_KINDS, JobForm
+
+from .base import AcotdScreen
+
+REFRESH_S = 1.0
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
+
+
+class JobsScreen(AcotdScreen):
+    CSS_PATH = "jobs.tcss"
+    BINDINGS = [
+        Binding("n", "new_job", "New job"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("r", "resume_job", "Resume"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[Job] = []
+        self.selected: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="job-detail"):
+            with Vertical(id="job-info"):
+                yield Static("", id="job-title")
+                yield ProgressBar(id="job-progress", show_eta=False)
+                yield Static("", id="job-stats")
+                yield Log(id="job-log", max_lines=400)
+            yield PlotextPlot(id="loss-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#job-table", DataTable).add_columns(
+            "id", "kind", "status", "progress", "rate", "ETA", "tokens", "cost", "note"
+        )
+        self.query_one("#loss-plot", PlotextPlot).display = False
+        self.query_one("#job-progress", ProgressBar).display = False
+        self.refresh_jobs()
+        self.set_interval(REFRESH_S, self.refresh_jobs)
+        self.query_one("#job-table").focus()
+
+    def refresh_jobs(self) -> None:
+        self.call(self.services.jobs, then=self.show_jobs, group="jobs")
+
+    def show_jobs(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+        table = self.query_one("#job-table", DataTable)
+        keep = self.selected
+        table.clear()
+        for j in jobs:
+            progress = f"{j.done}/{j.total}" if j.total else f"{j.done}/?"
+            if j.total:
+                progress += f" {100 * j.done / j.total:3.0f}%"
+            note = (j.error or j.message or "")[:60]
+            table.add_row(
+                str(j.id),
+                j.kind,
+                j.display_status,
+                progress,
+                f"{j.rate:.1f}/s" if j.rate and j.status == "running" else "",
+                duration(j.eta_s) if j.status == "running" else "",
+                f"{j.tokens_in + j.tokens_out:,}",
+                f"${j.cost:.4f}",
+                note,
+                key=str(j.id),
+            )
+        if jobs:
+            ids = [j.id for j in jobs]
+            table.move_cursor(row=ids.index(keep) if keep in ids else 0, animate=False)
+            self.show_detail()
+        else:
+            self.query_one("#job-title", Static).update("No jobs yet: press n to launch one.")
+            self.query_one("#job-progress", ProgressBar).display = False
+
+    def current(self) -> Job | None:
+        table = self.query_one("#job-table", DataTable)
+        if not self.jobs or table.cursor_row >= len(self.jobs):
+            return None
+        return self.jobs[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        job = self.current()
+        if job is not None and job.id != self.selected:
+            self.selected = job.id
+            self.query_one("#job-log", Log).clear()
+            self.show_detail()
+
+    def show_detail(self) -> None:
+        job = self.current()
+        if job is None:
+            return
+        self.selected = job.id
+        title = f"Job {job.id}: {job.kind} · {job.display_status}" + (
+            f" · {job.error}" if job.error else ""
+        )
+        self.query_one("#job-title", Static).update(title)
+        bar = self.query_one("#job-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=job.total, progress=job.done)
+        stats = f"{job.done}/{job.total if job.total is not None else '?'} done"
+        if job.failed:
+            stats += f", {job.failed} failed"
+        if job.rate and job.status == "running":
+            stats += f" · {job.rate:.2f}/s · ETA {duration(job.eta_s)}"
+        stats += f" · {job.tokens_in + job.tokens_out:,} tokens · ${job.cost:.4f}"
+        if job.message:
+            stats += f"\n{job.message}"
+        self.query_one("#job-stats", Static).update(stats)
+        self.call(
+            lambda: (self.services.job_log(job, 200), self.services.train_metrics_for_job(job)),
+            then=self.show_log_and_plot,
+            group="log",
+        )
+
+    def show_log_and_plot(self, data) -> None:  # noqa: ANN001
+        text, metrics = data
+        log = self.query_one("#job-log", Log)
+        log.clear()
+        if text:
+            log.write(text)
+        plot = self.query_one("#loss-plot", PlotextPlot)
+        train = [(m.step, m.loss) for m in metrics if m.split == "train" and m.loss is not None]
+        plot.display = bool(train)
+        if train:
+            plt = plot.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.plot([s for s, _ in train], [v for _, v in train], label="train")
+            evals = [(m.step, m.loss) for m in metrics if m.split == "eval" and m.loss is not None]
+            if evals:
+                plt.plot([s for s, _ in evals], [v for _, v in evals], label="eval")
+            plt.title("loss")
+            plt.xlabel("step")
+            plot.refresh()
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_new_job(self) -> None:
+        self.open_job_form("diagnose")
+
+    def open_job_form(self, kind: str) -> None:
+        def launched(result) -> None:  # noqa: ANN001
+            if result is None:
+                return
+            kind, params = result
+            self.call(
+                self.services.launch,
+                kind,
+                params,
+                then=lambda job: (
+                    self.notify(f"job {job.id} ({job.kind}) started"),
+                    self.refresh_jobs(),
+                ),
+                group="launch",
+            )
+
+        self.app.push_screen(JobFormScreen(self.services, kind), launched)
+
+    def action_cancel_job(self) -> None:
+        job = self.current()
+        if job is not None:
+            self.call(
+                self.services.cancel_job,
+                job.id,
+                then=lambda j: (self.notify(f"job {j.id}: cancel requested"), self.refresh_jobs()),
+                group="action",
+            )
+
+    def action_resume_job(self) -> None:
+        job = self.current()
+        if job is not None:
+            self.call(
+                self.services.resume_job,
+                job.id,
+                then=lambda j: (self.notify(f"job {j.id} resumed"), self.refresh_jobs()),
+                group="action",
+            )
+
+
+class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
+    """Choose a stage and fill in its parameters (prefilled from acotd.toml)."""
+
+    CSS_PATH = "jobs.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "launch", "Launch")]
+
+    def __init__(self, services, kind: str) -> None:  # noqa: ANN001
+        super().__init__()
+        self.services = services
+        self.kind = kind
+        self.form: JobForm = services.job_form(kind)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="job-form"):
+            yield Label("New job", classes="section-title")
+            yield Select([(k, k) for k in JOB_KINDS], value=self.kind, allow_blank=False, id="kind")
+            yield VerticalScroll(id="fields")
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Launch (ctrl+s)", id="launch", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    async def on_mount(self) -> None:
+        await self.build_fields()
+
+    async def build_fields(self) -> None:
+        box = self.query_one("#fields", VerticalScroll)
+        await box.remove_children()  # the new fields reuse the old ids
+        widgets = []
+        for name, value in self.form.fields.items():
+            hint = self.form.help.get(name, "")
+            widgets.append(Label(name + (f"  ({hint})" if hint else ""), classes="field-label"))
+            widgets.append(Input(value=value, id=f"field-{name}"))
+        await box.mount_all(widgets)
+
+    async def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "kind" and str(event.value) != self.form.kind:
+            self.form = self.services.job_form(str(event.value))
+            await self.build_fields()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "launch":
+            self.action_launch()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        for name in self.form.fields:
+            self.form.fields[name] = self.query_one(f"#field-{name}", Input).value
+        try:
+            params = self.services.job_params(self.form)
+        except (AcotdError, ValueError, TypeError) as exc:
+            self.query_one("#form-error", Static).update(f"[red]{exc}[/red]")
+            return
+        self.dismiss((self.form.kind, params))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,304 @@
+"""Problems: a filterable, searchable table that pages through SQLite, and a detail view.
+
+Only one page (PAGE rows) is ever in memory: moving past the last row loads the next page by
+keyset (`id > last`), past the first row the previous one (`id < first`), so a store with a
+million problems scrolls as fast as one with a hundred. The total is counted in a worker.
+"""
+
+from __future__ import annotations
+
+from acotd_tui.store import ProblemFilter, ProblemRow
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
+
+from acotd_tui.services import ProblemDetail
+
+from .base import AcotdScreen
+from .widgets import TextPanel
+
+PAGE = 200
+LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
+
+
+class PagedTable(DataTable):
+    """A DataTable that asks for the neighbouring page when the cursor runs off an edge."""
+
+    class Edge(Message):
+        def __init__(self, forward: bool) -> None:
+            super().__init__()
+            self.forward = forward
+
+    def _at_end(self) -> bool:
+        return self.row_count > 0 and self.cursor_row >= self.row_count - 1
+
+    def action_cursor_down(self) -> None:
+        if self._at_end():
+            self.post_message(self.Edge(True))
+        else:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.row_count and self.cursor_row == 0:
+            self.post_message(self.Edge(False))
+        else:
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self._at_end():
+            self.post_message(self.Edge(True))
+        else:
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.row_count and self.cursor_row == 0:
+            self.post_message(self.Edge(False))
+        else:
+            super().action_page_up()
+
+
+def first_line(text: str, width: int = 90) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class ProblemsScreen(AcotdScreen):
+    CSS_PATH = "problems.tcss"
+    BINDINGS = [
+        Binding("slash", "search", "Search"),
+        Binding("home,g", "first_page", "First"),
+        Binding("end,G", "last_page", "Last"),
+        Binding("ctrl+r", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = ProblemFilter()
+        self.rows: list[ProblemRow] = []
+        self.total: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filters"):
+            yield Input(placeholder="/ search problem text", id="search")
+            yield Select([], prompt="source", id="source", allow_blank=True)
+            yield Select([], prompt="label", id="label", allow_blank=True)
+            yield Select(
+                [("correct", "yes"), ("wrong", "no"), ("not attempted", "none")],
+                prompt="student",
+                id="correct",
+                allow_blank=True,
+            )
+            yield Select(
+                [("with CoT", "yes"), ("without CoT", "no")],
+                prompt="CoT",
+                id="cot",
+                allow_blank=True,
+            )
+        yield PagedTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(PagedTable)
+        table.add_columns("id", "source", "split", "label", "student", "CoTs", "problem")
+        labels = LABEL_CHOICES[self.services.scheme]
+        self.query_one("#label", Select).set_options(
+            [(label, label) for label in labels] + [("unlabelled", "-")]
+        )
+        self.call(
+            self.services.sources,
+            then=lambda s: self.query_one("#source", Select).set_options([(x, x) for x in s]),
+            group="sources",
+        )
+        self.reload()
+        table.focus()
+
+    # -- data --------------------------------------------------------------------------------
+    def build_filter(self) -> ProblemFilter:
+        def value(widget_id: str) -> str | None:
+            v = self.query_one(f"#{widget_id}", Select).value
+            return None if v is Select.NULL else str(v)
+
+        label, correct, cot = value("label"), value("correct"), value("cot")
+        source = value("source")
+        return ProblemFilter(
+            sources=(source,) if source else (),
+            labels=(label,) if label and label != "-" else (),
+            unlabelled=label == "-",
+            scheme=self.services.scheme,
+            correct={"yes": True, "no": False}.get(correct or ""),
+            has_attempt=False if correct == "none" else None,
+            has_cot={"yes": True, "no": False}.get(cot or ""),
+            text=self.query_one("#search", Input).value.strip(),
+        )
+
+    def reload(self) -> None:
+        self.filter = self.build_filter()
+        self.total = None
+        self.load_page(after_id=0, cursor=0)
+        self.call(self.services.problem_count, self.filter, then=self.set_total, group="count")
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self.update_status()
+
+    def load_page(
+        self, *, after_id: int | None = None, before_id: int | None = None, cursor: int = 0
+    ) -> None:
+        flt = self.filter
+
+        def fetch() -> list[ProblemRow]:
+            if before_id is not None:
+                return self.services.problem_page(flt, before_id=before_id, limit=PAGE)
+            return self.services.problem_page(flt, after_id=after_id or 0, limit=PAGE)
+
+        self.call(fetch, then=lambda rows: self.show_page(rows, cursor), group="page")
+
+    def show_page(self, rows: list[ProblemRow], cursor: int) -> None:
+        if not rows and self.rows:
+            return  # ran off the end: stay where we are
+        self.rows = rows
+        table = self.query_one(PagedTable)
+        table.clear()
+        for r in rows:
+            student = f"{r.correct}/{r.attempts}" if r.attempts else "-"
+            label = (r.label or "-") + ("*" if r.label_source == "human" else "")
+            table.add_row(
+                str(r.id),
+                r.source,
+                r.split,
+                label,
+                student,
+                str(r.cots) if r.cots else "",
+                first_line(r.problem),
+                key=str(r.id),
+            )
+        if rows:
+            table.move_cursor(row=max(0, min(cursor, len(rows) - 1)), animate=False)
+        self.update_status()
+
+    def update_status(self) -> None:
+        total = "…" if self.total is None else f"{self.total:,}"
+        if not self.rows:
+            self.query_one("#status", Static).update(f"no problems match (of {total})")
+            return
+        first, last = self.rows[0].id, self.rows[-1].id
+        self.query_one("#status", Static).update(
+            f"{len(self.rows)} rows, ids {first:,}–{last:,} of {total} matching · ↑↓ move across pages · g/G first/last · Enter opens · * = human label"
+        )
+
+    # -- events ------------------------------------------------------------------------------
+    def on_paged_table_edge(self, event: PagedTable.Edge) -> None:
+        if not self.rows:
+            return
+        if event.forward:
+            if len(self.rows) == PAGE:
+                self.load_page(after_id=self.rows[-1].id, cursor=0)
+        else:
+            self.load_page(before_id=self.rows[0].id, cursor=PAGE - 1)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.reload()
+        self.query_one(PagedTable).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if self.is_mounted:
+            self.reload()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.open_problem(int(event.row_key.value))
+
+    def open_problem(self, problem_id: int) -> None:
+        self.call(
+            self.services.problem_detail,
+            problem_id,
+            then=lambda d: self.app.push_screen(ProblemDetailScreen(d)),
+            group="detail",
+        )
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_first_page(self) -> None:
+        self.load_page(after_id=0, cursor=0)
+
+    def action_last_page(self) -> None:
+        self.load_page(before_id=2**62, cursor=PAGE - 1)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+
+class ProblemDetailScreen(Screen):
+    """One problem with all its attempts, grades and CoTs."""
+
+    CSS_PATH = "problems.tcss"
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+
+    def __init__(self, detail: ProblemDetail) -> None:
+        super().__init__()
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        d = self.detail
+        p = d.problem
+        yield Header()
+        with VerticalScroll(id="detail"):
+            label = d.label.label if d.label else None
+            source = d.label.source if d.label else "ungraded"
+            yield Static(
+                f"Problem {p.id} · {p.source}/{p.split or '-'} · {p.domain}"
+                + (f" · level {p.level}" if p.level else "")
+                + (f" · {p.subject}" if p.subject else ""),
+                classes="section-title",
+            )
+            yield TextPanel(p.problem, classes="problem-text")
+            yield Static(
+                f"Reference answer: {p.answer}    Current label: {label or '-'} ({source})",
+                classes="facts",
+                markup=False,
+            )
+            yield Static(f"Attempts ({len(d.attempts)})", classes="section-title")
+            for a in d.attempts:
+                mark = {True: "✓", False: "✗", None: "?"}[a.correct]
+                title = (
+                    f"{mark} {a.model} #{a.sample_index}: answer {a.final_answer or '(none)'}"
+                    + (" · truncated" if a.truncated else "")
+                )
+                with Collapsible(title=title, collapsed=True):
+                    yield TextPanel(a.cot or a.raw_text)
+            yield Static(f"Grades ({len(d.grades)})", classes="section-title")
+            grades = DataTable(id="grades", cursor_type="row")
+            yield grades
+            yield Static(f"Teacher CoTs ({len(d.cots)})", classes="section-title")
+            for c in d.cots:
+                state = {None: "unchecked", True: "verified", False: "failed"}[c.verified]
+                with Collapsible(
+                    title=f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {c.final_answer}",
+                    collapsed=True,
+                ):
+                    yield TextPanel(c.final_reasoning + "\n\n" + c.final_answer_text)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail", VerticalScroll).focus()  # scroll keys work at once
+        table = self.query_one("#grades", DataTable)
+        table.add_columns(
+            "scheme", "source", "attempt", "label", "grader", "flags", "rationale / note"
+        )
+        for g in self.detail.grades:
+            flags = ("needs review " if g.needs_review else "") + (g.conflict or "")
+            table.add_row(
+                g.scheme,
+                g.source,
+                str(g.attempt_id or ""),
+                g.label or "-",
+                g.model or "",
+                flags,
+                first_line(g.note or g.rationale or "", 70),
+            )

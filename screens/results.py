@@ -1,0 +1,118 @@
+"""Results: the paper's Table 3 (accuracy mean ± std) and Table 4 (CoTQS), loss curves and
+accuracy bars drawn in the terminal. ctrl+r reloads; ↑↓ in the runs list picks a curve."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from .base import AcotdScreen
+
+
+class ResultsScreen(AcotdScreen):
+    CSS_PATH = "results.tcss"
+    BINDINGS = [Binding("ctrl+r", "reload", "Reload")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="result-tabs"):
+            with TabPane("Accuracy (Table 3)", id="tab-acc"):
+                yield DataTable(id="table3", cursor_type="row")
+                yield PlotextPlot(id="acc-plot")
+            with TabPane("CoTQS (Table 4)", id="tab-cotqs"):
+                yield DataTable(id="table4", cursor_type="row")
+            with TabPane("Training", id="tab-train"):
+                yield DataTable(id="runs", cursor_type="row")
+                yield PlotextPlot(id="loss-plot")
+        yield Static("", id="results-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs", DataTable).add_columns(
+            "run", "status", "base model", "dataset", "adapter"
+        )
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.call(
+            lambda: (self.services.results(), self.services.train_runs()),
+            then=self.show,
+            group="results",
+        )
+
+    def show(self, data) -> None:  # noqa: ANN001
+        table, runs = data
+        self.runs = runs
+        for widget_id, (header, rows) in (("#table3", table.table3()), ("#table4", table.table4())):
+            dt = self.query_one(widget_id, DataTable)
+            dt.clear(columns=True)
+            dt.add_columns(*header)
+            for row in rows:
+                dt.add_row(*row)
+        note = (
+            "No finished evaluations yet: run `acotd eval` or launch an eval job (Jobs: n)."
+            if not table.rows
+            else f"{len(table.rows)} models × {len(table.benchmarks)} benchmarks"
+        )
+        self.query_one("#results-note", Static).update(note)
+        self.plot_accuracy(table)
+        runs_table = self.query_one("#runs", DataTable)
+        runs_table.clear()
+        for r in runs:
+            runs_table.add_row(
+                r.name,
+                r.status,
+                r.base_model,
+                str(r.dataset_id or ""),
+                r.adapter_path or "",
+                key=str(r.id),
+            )
+        if runs:
+            self.plot_run(runs[0].id)
+
+    def plot_accuracy(self, table) -> None:  # noqa: ANN001
+        plot = self.query_one("#acc-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if table.rows:
+            labels = [table.title(b) for b in table.benchmarks]
+            series = [
+                [
+                    100 * (table.cells[(r, b)].acc_mean or 0) if (r, b) in table.cells else 0
+                    for b in table.benchmarks
+                ]
+                for r in table.rows
+            ]
+            plt.multiple_bar(labels, series, labels=table.rows)
+            plt.ylim(0, 100)
+            plt.title("accuracy (%)")
+        plot.refresh()
+
+    def plot_run(self, run_id: int) -> None:
+        def draw(metrics) -> None:  # noqa: ANN001
+            plot = self.query_one("#loss-plot", PlotextPlot)
+            plt = plot.plt
+            plt.clear_data()
+            plt.clear_figure()
+            for split in ("train", "eval"):
+                points = [
+                    (m.step, m.loss) for m in metrics if m.split == split and m.loss is not None
+                ]
+                if points:
+                    plt.plot([p[0] for p in points], [p[1] for p in points], label=split)
+            plt.title("loss")
+            plt.xlabel("step")
+            plot.refresh()
+
+        self.call(self.services.run_metrics, run_id, then=draw, group="metrics")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs" and event.row_key.value is not None:
+            self.plot_run(int(event.row_key.value))

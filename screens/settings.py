@@ -1,0 +1,66 @@
+"""Settings: the models and endpoints of acotd.toml, and whether each API key is set.
+
+Keys are never shown: only whether the environment variable a role names is present.
+Edit acotd.toml in any editor, then ctrl+r reloads it here (errors are reported, the old
+configuration stays in force).
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from .base import AcotdScreen
+
+
+class SettingsScreen(AcotdScreen):
+    CSS_PATH = "settings.tcss"
+    BINDINGS = [Binding("ctrl+r", "reload", "Reload acotd.toml")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="paths")
+        yield Static("Models", classes="section-title")
+        yield DataTable(id="roles", cursor_type="row")
+        yield Static("", id="missing")
+        yield Static("API limits", classes="section-title")
+        yield Static("", id="limits")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#roles", DataTable).add_columns(
+            "role", "backend", "API key", "model", "endpoint", "key variable"
+        )
+        self.load()
+
+    def load(self) -> None:
+        self.call(self.services.settings, then=self.show, group="settings")
+
+    def show(self, data) -> None:  # noqa: ANN001
+        self.query_one("#paths", Static).update(
+            f"project {data.root}\nconfig  {data.config_path}   grading scheme {data.scheme}"
+        )
+        table = self.query_one("#roles", DataTable)
+        table.clear()
+        for r in data.roles:
+            key = "not needed" if r.key_present is None else ("set" if r.key_present else "MISSING")
+            table.add_row(
+                r.role, r.backend, key, r.model, r.api_base or "(provider default)", r.key_env or ""
+            )
+        self.query_one("#missing", Static).update(
+            f"not configured: {', '.join(data.missing_roles)}" if data.missing_roles else ""
+        )
+        self.query_one("#limits", Static).update(
+            "   ".join(f"{k} {v}" for k, v in data.limits.items())
+        )
+
+    def action_reload(self) -> None:
+        def reload() -> None:
+            self.services.reload_config()
+
+        def done(_) -> None:  # noqa: ANN001
+            self.notify("acotd.toml reloaded", timeout=2)
+            self.load()
+
+        self.call(reload, then=done, group="reload")  # a bad file is reported, the old config stays

@@ -1,0 +1,61 @@
+"""Small widgets the screens share: a scrollable text panel and a one-line prompt."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from acotd_tui.render import latexish
+
+
+class TextPanel(VerticalScroll):
+    """Scrollable, LaTeX-ish rendered text (long CoTs scroll; markup is never interpreted)."""
+
+    DEFAULT_CSS = """
+    TextPanel { height: auto; max-height: 100%; }
+    TextPanel > Static { width: 100%; }
+    """
+
+    def __init__(self, text: str = "", *, raw: bool = False, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self._text = text
+        self._raw = raw
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._format(self._text), markup=False)
+
+    def _format(self, text: str) -> str:
+        return text if self._raw else latexish(text)
+
+    def set_text(self, text: str) -> None:
+        self._text = text
+        self.query_one(Static).update(self._format(text))
+        self.scroll_home(animate=False)
+
+
+class Prompt(ModalScreen[str | None]):
+    """Ask for one line of text (Enter accepts, Escape cancels)."""
+
+    BINDINGS = [("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    Prompt { align: center middle; }
+    Prompt > Vertical { width: 70; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    """
+
+    def __init__(self, question: str, placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Input(placeholder=self.placeholder, id="answer")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -47,7 +47,7 @@ test-main: setup
 	$(PY) -m pytest -m "not vllm"
 
 test-vllm: setup-vllm
-	$(VLLM_PY) -m pytest -m vllm
+	$(VLLM_PY) -m pytest -m vllm tests/test_vllm_backend.py
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"

@@ -12,7 +12,7 @@ from importlib import resources
 
 from acotd_tui.answers import normalize_reference
 from acotd_tui.errors import AcotdError
-from acotd_tui.store import ProblemFilter, Store, problem_hash
+from acotd_tui.store import CodeTests, ProblemFilter, Store, problem_hash
 
 BUNDLED = ("amc23", "aime24", "aime25", "math500", "gsm8k_test")
 
@@ -21,10 +21,12 @@ BUNDLED = ("amc23", "aime24", "aime25", "math500", "gsm8k_test")
 class BenchItem:
     problem: str
     answer: str
+    domain: str = "math"
+    tests: CodeTests | None = None
 
     @property
     def hash(self) -> bytes:
-        return problem_hash(self.problem)
+        return problem_hash(self.problem, self.domain)
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,21 @@ class EvalConfig(_Strict):
     cotqs_samples: int = Field(1, ge=0, description="CoTs judged per problem (0 = all)")
 
 
+class CodeConfig(_Strict):
+    """Code problems: prompts, and the sandbox that runs answers against their tests."""
+
+    diagnose_prompt: str = "diagnose_code_v1"
+    judge_prompt: str = "judge_emh_code_v1"
+    zte_prompt: str = "judge_zte_code_v1"
+    short_prompt: str = "teach_short_code_v1"
+    long_prompt: str = "teach_long_code_v1"
+    timeout_s: float = Field(20.0, gt=0)
+    per_test_timeout_s: float = Field(4.0, gt=0)
+    memory_mb: int = Field(512, ge=64)
+    workers: int | None = Field(None, ge=1)
+    isolation_command: list[str] = Field(default_factory=list)
+
+
 class Config(_Strict):
     name: str = "acotd-project"
     models: dict[str, ModelRole] = Field(default_factory=dict)
@@ -181,6 +196,7 @@ class Config(_Strict):
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    code: CodeConfig = Field(default_factory=CodeConfig)
 
     @model_validator(mode="after")
     def _known_roles(self) -> Config:
@@ -353,6 +369,13 @@ temperature = 0.6
 top_p = 0.9
 max_tokens = 8196
 cotqs = true
+
+[code]                      # code problems (domain "code"): answers run against their tests
+timeout_s = 20              # the whole run of one answer
+per_test_timeout_s = 4
+memory_mb = 512
+# workers = 2               # sandbox processes in parallel (default: CPU count)
+# isolation_command = ["bwrap", "--ro-bind", "/", "/", "--bind", "{{workdir}}", "{{workdir}}", "--unshare-all", "--die-with-parent"]
 """
 
 

@@ -46,6 +46,7 @@ class ProblemDetail:
     attempts: list[Attempt]
     grades: list[Grade]
     cots: list[Cot]
+    tests: Any = None  # CodeTests of a code problem
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class AppServices:
             self.store.attempts.for_problem(problem_id),
             self.store.grades.history(problem_id),
             self.store.cots.for_problems([problem_id]).get(problem_id, []),
+            self.store.tests.get(problem_id) if problem.domain == "code" else None,
         )
 
     def sources(self) -> list[str]:

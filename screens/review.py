@@ -186,6 +186,20 @@ class ReviewScreen(AcotdScreen):
                     f" ({sample.rationale[:80]})" if sample.rationale else ""
                 )
             widgets.append(Static(head, classes="attempt-head", markup=False))
+            check = a.params.get("check")
+            if check and "tests" in check:  # a code answer: its test results beside the code
+                lines = [
+                    f"tests: {check['passed']}/{check['total']} passed ({check['status']}) in {check.get('seconds', 0):.2f} s"
+                ]
+                for i, t in enumerate(check["tests"], start=1):
+                    mark = "✓" if t["status"] == "pass" else "✗"
+                    lines.append(
+                        f"  {mark} test {i}: {t['status']}"
+                        + (f" - {t['detail']}" if t.get("detail") else "")
+                    )
+                widgets.append(Static("\n".join(lines), classes="tests", markup=False))
+                if check.get("code"):
+                    widgets.append(TextPanel(check["code"], raw=True, classes="cot"))
             widgets.append(TextPanel(a.cot or a.raw_text, classes="cot"))
         box.mount_all(widgets)
         box.scroll_home(animate=False)

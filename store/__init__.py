@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .attempts import Attempt, Attempts, NewAttempt
+from .code_tests import CodeTests, ProblemTests
 from .cots import Cot, CotFilter, Cots, NewCot
 from .datasets import Dataset, DatasetItem, Datasets
 from .db import Database, StoreError, utcnow
@@ -57,6 +58,7 @@ class Store:
         self.cots = Cots(self.db)
         self.train_runs = TrainRuns(self.db)
         self.evals = Evals(self.db)
+        self.tests = ProblemTests(self.db)
         self.stats = Stats(self.db)
 
     @property
@@ -77,6 +79,7 @@ __all__ = [
     "DB_FILENAME",
     "SCHEME_LABELS",
     "Attempt",
+    "CodeTests",
     "Cot",
     "CotFilter",
     "Dataset",

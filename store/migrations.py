@@ -321,7 +321,23 @@ def m003_job_parent(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN parent_id INTEGER REFERENCES jobs(id)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate, m003_job_parent]
+def m004_code_tests(conn: sqlite3.Connection) -> None:
+    """Code problems carry executable tests, kept apart from the problem row (they can be large)."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE problem_tests (
+            problem_id INTEGER PRIMARY KEY REFERENCES problems(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('stdio', 'functional', 'assert')),
+            entry_point TEXT,
+            tests TEXT NOT NULL,
+            setup TEXT
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate, m003_job_parent, m004_code_tests]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

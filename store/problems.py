@@ -45,6 +45,7 @@ class NewProblem:
     subject: str | None = None
     metadata: dict[str, Any] | None = None
     source_row: int | None = None
+    tests: Any = None  # CodeTests for code problems (stored in problem_tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,17 @@ class Problems:
         with self.db.tx() as conn:
             added = self.insert_rows(rows, conn)
         return InsertResult(added=added, duplicates=len(rows) - added)
+
+    @staticmethod
+    def ids_for_hashes(conn: sqlite3.Connection, hashes: Sequence[bytes]) -> dict[bytes, int]:
+        out: dict[bytes, int] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start : start + 500])
+            rows = conn.execute(
+                f"SELECT hash, id FROM problems WHERE hash IN ({','.join('?' * len(chunk))})", chunk
+            )
+            out.update({bytes(h): i for h, i in rows})
+        return out
 
     def get(self, problem_id: int) -> Problem | None:
         row = self.db.query_one("SELECT * FROM problems WHERE id = ?", (problem_id,))

@@ -18,6 +18,7 @@ from acotd_tui.errors import ImportFailure
 from acotd_tui.store import Store
 from acotd_tui.store.problems import Problems
 
+from .code_shapes import CodePlan
 from .readers import RecordError, Source, detect_format, hf_splits, read_records
 from .shapes import ShapePlan, plan_for
 
@@ -139,9 +140,19 @@ def _import_one(
         split=report.split,
         shape="",
     )
-    plan: ShapePlan | None = None
+    plan: ShapePlan | CodePlan | None = None
     chunk: list[tuple] = []
+    tests: list[tuple[bytes, object]] = []
     prepare = Problems.prepare
+
+    def flush() -> None:
+        report.added += store.problems.insert_rows(chunk, conn)
+        if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
+            ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
+            store.tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
+            tests.clear()
+        chunk.clear()
+
     try:
         for location, record in read_records(src):
             report.read += 1
@@ -159,10 +170,12 @@ def _import_one(
                     raise
                 report.skipped.append((exc.location, exc.message))
                 continue
-            chunk.append(prepare(problem, import_id))
+            row = prepare(problem, import_id)
+            chunk.append(row)
+            if problem.tests is not None:
+                tests.append((row[0], problem.tests))
             if len(chunk) >= CHUNK_ROWS:
-                report.added += store.problems.insert_rows(chunk, conn)
-                chunk.clear()
+                flush()
                 if progress:
                     progress(report.read)
     except RecordError as exc:
@@ -170,7 +183,7 @@ def _import_one(
     except OSError as exc:
         raise _fail(src, "", f"cannot read ({exc.strerror or exc})") from None
     if chunk:
-        report.added += store.problems.insert_rows(chunk, conn)
+        flush()
     if report.read == 0:
         raise _fail(src, "", "no records")
     store.imports.finish(

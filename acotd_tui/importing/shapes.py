@@ -19,6 +19,7 @@ from typing import Any
 from acotd_tui.answers import extract_last_boxed, gsm8k_final, normalize_reference
 from acotd_tui.store import NewProblem
 
+from .code_shapes import CodePlan, detect_code_shape
 from .readers import Record, RecordError
 
 CANONICAL = ("problem", "answer", "solution", "level", "subject", "domain")
@@ -138,10 +139,13 @@ class ShapePlan:
         )
 
 
-def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePlan:
+def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePlan | CodePlan:
     """Decide the shape from the first record (after applying the user's mapping)."""
     mapping = dict(mapping or {})
     keys = set(first)
+    code_shape = detect_code_shape(keys) if not mapping else None
+    if code_shape:
+        return CodePlan(code_shape)
     missing = [src for src in mapping if src not in keys]
     if missing:
         raise RecordError(
@@ -190,5 +194,6 @@ def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePl
     return ShapePlan(shape=shape, fields=fields, used=frozenset(used))
 
 
-def describe(plan: ShapePlan) -> str:
-    return f"{plan.shape} ({json.dumps(plan.fields, sort_keys=True)})"
+def describe(plan: ShapePlan | CodePlan) -> str:
+    fields = getattr(plan, "fields", {})
+    return f"{plan.shape} ({json.dumps(fields, sort_keys=True)})"

@@ -10,22 +10,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 from acotd_tui.answers import extract_final_answer
-from acotd_tui.checking import AnswerChecker
 from acotd_tui.errors import AcotdError
+from acotd_tui.outcomes import OutcomeChecker
 from acotd_tui.store import Cot, Store
 
 from .verify import check_answers
 
 
 class CotReviewService:
-    def __init__(self, store: Store, checker: AnswerChecker | None = None) -> None:
+    def __init__(self, store: Store, checker: OutcomeChecker | None = None) -> None:
         self.store = store
         self._checker = checker
 
     @property
-    def checker(self) -> AnswerChecker:
+    def checker(self) -> OutcomeChecker:
         if self._checker is None:
-            self._checker = AnswerChecker()
+            self._checker = OutcomeChecker()
         return self._checker
 
     def close(self) -> None:
@@ -46,7 +46,20 @@ class CotReviewService:
 
     def edit(self, cot_id: int, reasoning: str, answer_text: str) -> Cot:
         cot = self.store.cots.get(cot_id)
-        final = extract_final_answer(answer_text) or extract_final_answer(reasoning)
+        problem = self.store.problems.get(cot.problem_id)
+        if problem is not None and problem.domain == "code":
+            from acotd_tui.code.sandbox import extract_code
+
+            final = "code" if extract_code(answer_text) else None
+        else:
+            final = extract_final_answer(answer_text) or extract_final_answer(reasoning)
+        cot = replace(
+            cot,
+            reasoning=reasoning,
+            answer_text=answer_text,
+            edited_reasoning=None,
+            edited_answer_text=None,
+        )
         ok, detail = check_answers(self.store, self.checker, [replace(cot, final_answer=final)])[
             cot.id
         ]

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from acotd_tui.answers import extract_final_answer, split_reasoning
+from acotd_tui.answers import split_reasoning
 from acotd_tui.backends import (
     Budget,
     GenerationResult,
@@ -23,11 +23,11 @@ from acotd_tui.backends import (
     make_backend,
     sampling_from_role,
 )
-from acotd_tui.checking import AnswerChecker
 from acotd_tui.config import ModelRole
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
-from acotd_tui.store import NewAttempt, ProblemFilter
+from acotd_tui.store import CodeTests, NewAttempt, ProblemFilter
 from acotd_tui.templates import load_template
 
 
@@ -53,6 +53,9 @@ class AttemptTarget:
     problem_id: int
     sample_index: int
     reference: str
+    domain: str = "math"
+    tests: CodeTests | None = None
+    prompt_version: str = ""
 
 
 def student_role(project: Project, overrides: dict[str, str]) -> ModelRole:
@@ -62,15 +65,25 @@ def student_role(project: Project, overrides: dict[str, str]) -> ModelRole:
 def plan(
     project: Project, params: DiagnoseParams
 ) -> tuple[ModelRole, list[WorkItem[AttemptTarget]], int, str, int]:
-    """(role, work still to do, samples already done, prompt version, model id)."""
+    """(role, work still to do, samples already done, prompt version, model id).
+
+    Math and code problems get their own prompt; each attempt records the version of the
+    prompt it was asked with, the key under which a re-run finds it.
+    """
     store = project.store
     role = student_role(project, params.overrides)
-    template = load_template(project.config.diagnose.prompt, project.root)
+    templates = {
+        "math": load_template(project.config.diagnose.prompt, project.root),
+        "code": load_template(project.config.code.diagnose_prompt, project.root),
+    }
+    template = templates["math"]
     model = store.models.ensure(role.model, backend=role.backend)
     samples = params.samples or project.config.diagnose.samples
     flt = ProblemFilter(sources=tuple(params.sources), splits=tuple(params.splits))
     ids = store.problems.ids(flt)
-    done = store.attempts.done_samples(model.id, template.version)
+    done = store.attempts.done_samples(model.id, template.version) | store.attempts.done_samples(
+        model.id, templates["code"].version
+    )
     if params.new_only:
         attempted = set(store.attempts.problem_ids_with_attempts([model.id]))
         ids = [i for i in ids if i not in attempted]
@@ -80,8 +93,11 @@ def plan(
     items: list[WorkItem[AttemptTarget]] = []
     already = 0
     for start in range(0, len(ids), 2000):
-        for problem in store.problems.get_many(ids[start : start + 2000]):
-            messages = template.render(problem=problem.problem)
+        batch = store.problems.get_many(ids[start : start + 2000])
+        tests = store.tests.get_many([p.id for p in batch if p.domain == "code"])
+        for problem in batch:
+            domain = "code" if problem.domain == "code" else "math"
+            messages = templates[domain].render(problem=problem.problem)
             for request in expand_samples(messages, sampling):
                 if (problem.id, request.sample_index) in done:
                     already += 1
@@ -90,54 +106,62 @@ def plan(
                     WorkItem(
                         key=request.cache_key(role.model),
                         request=request,
-                        payload=AttemptTarget(problem.id, request.sample_index, problem.answer),
+                        payload=AttemptTarget(
+                            problem.id,
+                            request.sample_index,
+                            problem.answer,
+                            domain,
+                            tests.get(problem.id),
+                            templates[domain].version,
+                        ),
                     )
                 )
     return role, items, already, template.version, model.id
 
 
 class AttemptSink:
-    def __init__(
-        self,
-        ctx: JobContext,
-        checker: AnswerChecker,
-        model_id: int,
-        prompt_version: str,
-        pattern: str | None,
-    ) -> None:
-        self.ctx, self.checker = ctx, checker
-        self.model_id, self.prompt_version, self.pattern = model_id, prompt_version, pattern
+    def __init__(self, ctx: JobContext, checker: OutcomeChecker, model_id: int) -> None:
+        self.ctx, self.checker, self.model_id = ctx, checker, model_id
 
     async def prepare(
         self, batch: list[tuple[WorkItem[AttemptTarget], GenerationResult]]
     ) -> list[NewAttempt]:
-        parsed = []
-        for item, result in batch:
-            split = split_reasoning(result.text, result.reasoning)
-            answer = None
-            if split.closed:  # an output cut off while thinking has no answer to check
-                answer = extract_final_answer(
-                    split.answer_text, self.pattern
-                ) or extract_final_answer(split.reasoning, self.pattern)
-            parsed.append((item, result, split, answer))
-        verdicts = await asyncio.to_thread(
-            self.checker.check_many,
-            [(answer, item.payload.reference) for item, _, _, answer in parsed],
-        )
+        splits = [split_reasoning(result.text, result.reasoning) for _, result in batch]
+        submissions = [
+            Submission(
+                item.payload.domain,
+                item.payload.reference,
+                split.answer_text,
+                split.reasoning,
+                split.closed,
+                item.payload.tests,
+            )
+            for (item, _), split in zip(batch, splits, strict=True)
+        ]
+        outcomes = await asyncio.to_thread(self.checker.check, submissions)
         out = []
-        for (item, result, split, answer), correct in zip(parsed, verdicts, strict=True):
+        for (item, result), split, outcome in zip(batch, splits, outcomes, strict=True):
+            p = item.request.params
+            params: dict[str, Any] = {
+                "temperature": p.temperature,
+                "top_p": p.top_p,
+                "max_tokens": p.max_tokens,
+                "seed": p.seed,
+            }
+            if outcome.detail:
+                params["check"] = outcome.detail
             out.append(
                 NewAttempt(
                     problem_id=item.payload.problem_id,
                     model_id=self.model_id,
-                    prompt_hash=self.prompt_version,
+                    prompt_hash=item.payload.prompt_version,
                     sample_index=item.payload.sample_index,
                     raw_text=result.text
                     if result.reasoning is None
                     else f"<think>\n{result.reasoning}\n</think>\n\n{result.text}",
                     cot=split.reasoning or split.answer_text,
-                    final_answer=answer,
-                    correct=correct if answer is not None else False,
+                    final_answer=outcome.final_answer,
+                    correct=outcome.correct,
                     truncated=result.truncated or not split.closed,
                     finish_reason=result.finish_reason,
                     tokens_in=result.tokens_in,
@@ -145,12 +169,7 @@ class AttemptSink:
                     latency_s=result.latency_s,
                     request_key=item.key,
                     job_id=self.ctx.job_id,
-                    params={
-                        "temperature": item.request.params.temperature,
-                        "top_p": item.request.params.top_p,
-                        "max_tokens": item.request.params.max_tokens,
-                        "seed": item.request.params.seed,
-                    },
+                    params=params,
                 )
             )
         return out
@@ -162,7 +181,7 @@ class AttemptSink:
 async def run_job(ctx: JobContext) -> dict[str, Any]:
     params = DiagnoseParams.from_job(ctx.params)
     project = ctx.project
-    role, items, already, prompt_version, model_id = plan(project, params)
+    role, items, already, _, model_id = plan(project, params)
     ctx.set_total(len(items) + already, already_done=already)
     ctx.note(
         f"{role.model} via {role.backend}: {len(items)} samples to generate, {already} already stored"
@@ -175,11 +194,9 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         }
     budget = Budget(project.config.limits.budget_usd, ctx.store.llm_calls.total_cost())
     backend = make_backend(role, project.config.limits, budget=budget, base_dir=project.root)
-    checker = AnswerChecker()
+    checker = OutcomeChecker.for_project(project)
     try:
-        sink = AttemptSink(
-            ctx, checker, model_id, prompt_version, project.config.diagnose.answer_pattern
-        )
+        sink = AttemptSink(ctx, checker, model_id)
         summary = await run_requests(ctx, backend, items, sink, model_id=role.model)
     finally:
         await backend.aclose()

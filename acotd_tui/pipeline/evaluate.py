@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acotd_tui.answers import extract_final_answer, split_reasoning
+from acotd_tui.answers import split_reasoning
 from acotd_tui.backends import (
     Budget,
     ChatRequest,
@@ -33,9 +33,9 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.benchmarks import BenchItem, load_benchmark
-from acotd_tui.checking import AnswerChecker
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.store import EvalSample, problem_hash
 from acotd_tui.templates import load_template
 
@@ -113,42 +113,47 @@ def parse_cotqs(text: str) -> tuple[float, float, float] | None:
 
 
 class SampleSink:
-    def __init__(self, ctx: JobContext, checker: AnswerChecker) -> None:
+    def __init__(self, ctx: JobContext, checker: OutcomeChecker) -> None:
         self.ctx, self.checker = ctx, checker
 
     async def prepare(
         self, batch: list[tuple[WorkItem[EvalTarget], GenerationResult]]
     ) -> list[tuple[int, EvalSample]]:
-        parsed = []
-        for item, result in batch:
-            split = split_reasoning(result.text, result.reasoning)
-            answer = (
-                (extract_final_answer(split.answer_text) or extract_final_answer(split.reasoning))
-                if split.closed
-                else None
+        splits = [split_reasoning(result.text, result.reasoning) for _, result in batch]
+        submissions = [
+            Submission(
+                item.payload.item.domain,
+                item.payload.item.answer,
+                split.answer_text,
+                split.reasoning,
+                split.closed,
+                item.payload.item.tests,
             )
-            parsed.append((item.payload, result, split, answer))
-        verdicts = await asyncio.to_thread(
-            self.checker.check_many, [(a, t.item.answer) for t, _, _, a in parsed]
-        )
-        return [
-            (
-                t.eval_id,
-                EvalSample(
-                    item_index=t.item_index,
-                    sample_index=t.sample_index,
-                    problem_hash=t.item.hash,
-                    reference=t.item.answer,
-                    final_answer=answer,
-                    correct=bool(ok) and answer is not None and not result.truncated,
-                    truncated=result.truncated or not split.closed,
-                    raw_text=result.text,
-                    cot=split.reasoning or split.answer_text,
-                    tokens_out=result.tokens_out,
-                ),
-            )
-            for (t, result, split, answer), ok in zip(parsed, verdicts, strict=True)
+            for (item, _), split in zip(batch, splits, strict=True)
         ]
+        outcomes = await asyncio.to_thread(self.checker.check, submissions)
+        rows = []
+        for (item, result), split, outcome in zip(batch, splits, outcomes, strict=True):
+            t = item.payload
+            truncated = result.truncated or not split.closed
+            rows.append(
+                (
+                    t.eval_id,
+                    EvalSample(
+                        item_index=t.item_index,
+                        sample_index=t.sample_index,
+                        problem_hash=t.item.hash,
+                        reference=t.item.answer if t.item.domain != "code" else "(tests)",
+                        final_answer=outcome.final_answer,
+                        correct=bool(outcome.correct) and not truncated,
+                        truncated=truncated,
+                        raw_text=result.text,
+                        cot=split.reasoning or split.answer_text,
+                        tokens_out=result.tokens_out,
+                    ),
+                )
+            )
+        return rows
 
     def write(self, conn: sqlite3.Connection, rows: list[tuple[int, EvalSample]]) -> None:
         by_eval: dict[int, list[EvalSample]] = {}
@@ -222,7 +227,10 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         n=n,
     )
     name = params.name or (f"{role.model}+{adapter_label}" if adapter_label else role.model)
-    template = load_template(project.config.diagnose.prompt, project.root)
+    templates = {
+        "math": load_template(project.config.diagnose.prompt, project.root),
+        "code": load_template(project.config.code.diagnose_prompt, project.root),
+    }
     identity = f"{role.model}|{adapter_path or ''}"
     benchmarks = [load_benchmark(b, store) for b in (params.benchmarks or cfg.benchmarks)]
     items_by_bench = {
@@ -255,6 +263,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         evals[bench] = ev
         done = store.evals.done_samples(ev.id)
         for index, item in enumerate(items):
+            template = templates["code" if item.domain == "code" else "math"]
             for request in expand_samples(template.render(problem=item.problem), sampling):
                 if (index, request.sample_index) in done:
                     already += 1
@@ -268,7 +277,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                 )
     ctx.set_total(len(work) + already, already_done=already)
     ctx.note(f"{name}: {len(work)} samples to generate over {', '.join(items_by_bench)} (n={n})")
-    checker = AnswerChecker()
+    checker = OutcomeChecker.for_project(project)
     try:
         if work:
             backend = make_backend(

@@ -42,9 +42,9 @@ class ExportParams:
         return cls(**params)
 
 
-def assistant_text(cot: Cot) -> str:
+def assistant_text(cot: Cot, domain: str = "math") -> str:
     answer = cot.final_answer_text.strip()
-    if "\\boxed" not in answer and cot.final_answer:
+    if domain != "code" and "\\boxed" not in answer and cot.final_answer:
         answer = (
             answer + "\n\n" if answer else ""
         ) + f"The final answer is $\\boxed{{{cot.final_answer}}}$."
@@ -59,6 +59,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     cots = store.cots.for_problems([i.problem_id for i in items])
     problems = {p.id: p for p in store.problems.get_many([i.problem_id for i in items])}
     template = load_template(project.config.diagnose.prompt, project.root)
+    code_template = load_template(project.config.code.diagnose_prompt, project.root)
     rows: list[dict[str, Any]] = []
     skipped = Counter()
     teachers: Counter[str] = Counter()
@@ -80,8 +81,14 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         cot = sorted(candidates, key=lambda c: (c.review == "approved", c.id))[-1]
         teachers[cot.teacher] += 1
         prompts.add(cot.prompt_version)
-        messages = [dict(m) for m in template.render(problem=problems[item.problem_id].problem)]
-        messages.append({"role": "assistant", "content": assistant_text(cot)})
+        problem = problems[item.problem_id]
+        messages = [
+            dict(m)
+            for m in (code_template if problem.domain == "code" else template).render(
+                problem=problem.problem
+            )
+        ]
+        messages.append({"role": "assistant", "content": assistant_text(cot, problem.domain)})
         rows.append(
             {
                 "messages": messages,

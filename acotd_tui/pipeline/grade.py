@@ -89,6 +89,7 @@ class Grader:
     role: ModelRole
     version: str
     template: PromptTemplate | None = None
+    code_template: PromptTemplate | None = None
 
 
 def make_grader(project: Project, params: GradeParams) -> Grader:
@@ -105,7 +106,15 @@ def make_grader(project: Project, params: GradeParams) -> Grader:
         return Grader(scheme, kind, role, f"prm@{thresholds}")
     role = apply_overrides(project.config.role("judge"), params.overrides)
     template = load_template(cfg.judge_prompt if scheme == "emh" else cfg.zte_prompt, project.root)
-    return Grader(scheme, kind, role, template.version, template)
+    code = project.config.code
+    code_template = load_template(
+        code.judge_prompt if scheme == "emh" else code.zte_prompt, project.root
+    )
+    # One version for both prompts: math requests do not change when the code prompt does,
+    # so their replies still come from the cache after such an edit.
+    return Grader(
+        scheme, kind, role, f"{template.version}+{code_template.version}", template, code_template
+    )
 
 
 def _select(project: Project, params: GradeParams) -> tuple[list[int], dict[int, list[Attempt]]]:
@@ -179,13 +188,27 @@ class JudgeSink:
             self.ctx.store.grades.insert(conn, rows)
 
 
-def _judge_request(
-    grader: Grader, problem: str, reference: str, attempt: Attempt, try_index: int
-) -> ChatRequest:
-    assert grader.template is not None
-    messages = grader.template.render(
-        problem=problem,
-        reference=reference,
+def tests_summary(attempt: Attempt) -> str:
+    """What the judge of a code problem sees in place of a reference answer."""
+    check = attempt.params.get("check") or {}
+    if not check:
+        return "not run"
+    lines = [
+        f"{check.get('passed', 0)}/{check.get('total', 0)} tests passed ({check.get('status')})"
+    ]
+    for i, t in enumerate(check.get("tests", [])[:5]):
+        if t.get("status") != "pass":
+            lines.append(f"test {i + 1}: {t.get('status')} {t.get('detail', '')}".strip())
+    return "\n".join(lines)
+
+
+def _judge_request(grader: Grader, problem: Any, attempt: Attempt, try_index: int) -> ChatRequest:
+    code = problem.domain == "code" and grader.code_template is not None
+    template = grader.code_template if code else grader.template
+    assert template is not None
+    messages = template.render(
+        problem=problem.problem,
+        reference=tests_summary(attempt) if code else problem.answer,
         student_answer=attempt.final_answer or "(no final answer)",
         student_cot=shorten_cot(attempt.cot or attempt.raw_text or "(empty)"),
     )
@@ -222,9 +245,7 @@ async def _judge_samples(
                 break
             items = []
             for pid, attempt, t in pending:
-                request = _judge_request(
-                    grader, problems[pid].problem, problems[pid].answer, attempt, t
-                )
+                request = _judge_request(grader, problems[pid], attempt, t)
                 items.append(
                     WorkItem(
                         request.cache_key(grader.role.model), request, JudgeTarget(pid, attempt, t)

@@ -57,22 +57,56 @@ class Teacher:
     kind: str
     role: ModelRole
     template: PromptTemplate
+    code_template: PromptTemplate | None = None
 
     @property
     def name(self) -> str:
         return self.role.model
 
+    def template_for(self, domain: str) -> PromptTemplate:
+        return (
+            self.code_template
+            if domain == "code" and self.code_template is not None
+            else self.template
+        )
+
 
 def teachers(project: Project, params: TeachParams) -> dict[str, Teacher]:
-    cfg = project.config.teaching
+    cfg, code = project.config.teaching, project.config.code
     out = {}
-    for kind, role_name, prompt, own in (
-        ("short", "teacher_short", cfg.short_prompt, params.short_overrides),
-        ("long", "teacher_long", cfg.long_prompt, params.long_overrides),
+    for kind, role_name, prompt, code_prompt, own in (
+        ("short", "teacher_short", cfg.short_prompt, code.short_prompt, params.short_overrides),
+        ("long", "teacher_long", cfg.long_prompt, code.long_prompt, params.long_overrides),
     ):
         role = apply_overrides(project.config.role(role_name), {**params.overrides, **own})
-        out[kind] = Teacher(kind, role, load_template(prompt, project.root))
+        out[kind] = Teacher(
+            kind,
+            role,
+            load_template(prompt, project.root),
+            load_template(code_prompt, project.root),
+        )
     return out
+
+
+def split_code_output(text: str, reasoning_field: str | None = None) -> tuple[str, str]:
+    """(reasoning, answer) for code: the answer is the last fenced code block.
+
+    A reasoning model's thinking goes to the reasoning either way; if its code appears only
+    inside the thinking, the block is taken from there.
+    """
+    from acotd_tui.code.sandbox import FENCE
+
+    reasoning = ""
+    if reasoning_field or "<think>" in text or "</think>" in text:
+        split = split_reasoning(text, reasoning_field)
+        reasoning, text = split.reasoning, split.answer_text
+        if not FENCE.search(text) and FENCE.search(reasoning):
+            reasoning, text = "", reasoning
+    blocks = list(FENCE.finditer(text))
+    if not blocks:
+        return (reasoning + "\n\n" + text).strip(), ""
+    start = blocks[-1].start()
+    return (reasoning + "\n\n" + text[:start]).strip(), text[start:].strip()
 
 
 def split_teacher_output(text: str, reasoning_field: str | None = None) -> tuple[str, str]:
@@ -108,11 +142,13 @@ def _sentence_start(text: str, position: int) -> int:
     return best
 
 
-def teacher_request(teacher: Teacher, problem: str, generation: int) -> ChatRequest:
+def teacher_request(
+    teacher: Teacher, problem: str, generation: int, domain: str = "math"
+) -> ChatRequest:
     params = sampling_from_role(teacher.role)
     if generation and params.seed is not None:
         params = replace(params, seed=params.seed + generation)
-    return ChatRequest(teacher.template.render(problem=problem), params, generation)
+    return ChatRequest(teacher.template_for(domain).render(problem=problem), params, generation)
 
 
 @dataclass(frozen=True)
@@ -122,15 +158,20 @@ class CotTarget:
     teacher: str
     prompt_version: str
     generation: int
+    domain: str = "math"
 
 
 def cot_from_result(
     target: CotTarget, item_key: str, result: GenerationResult, job_id: int | None
 ) -> NewCot:
-    reasoning, answer_text = split_teacher_output(result.text, result.reasoning)
-    final = extract_final_answer(answer_text) if answer_text else None
-    if final is None and reasoning:
-        final = extract_final_answer(reasoning)
+    if target.domain == "code":
+        reasoning, answer_text = split_code_output(result.text, result.reasoning)
+        final = "code" if "```" in answer_text else None
+    else:
+        reasoning, answer_text = split_teacher_output(result.text, result.reasoning)
+        final = extract_final_answer(answer_text) if answer_text else None
+        if final is None and reasoning:
+            final = extract_final_answer(reasoning)
     return NewCot(
         problem_id=target.problem_id,
         kind=target.kind,
@@ -177,7 +218,13 @@ def _reference_cots(ctx: JobContext, items: list[tuple[int, str]]) -> dict[str, 
         if not problem.solution:
             missing += 1
             continue
-        reasoning, answer_text = split_teacher_output(problem.solution)
+        if problem.domain == "code":
+            reasoning, answer_text = (
+                "A reference solution.",
+                f"```python\n{problem.solution.strip()}\n```",
+            )
+        else:
+            reasoning, answer_text = split_teacher_output(problem.solution)
         if not answer_text:
             answer_text = f"The final answer is $\\boxed{{{problem.answer}}}$."
         rows.append(
@@ -219,19 +266,20 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     already = 0
     for pid, kind in items:
         teacher = staff[kind]
-        version = teacher.template.version
+        domain = "code" if problems[pid].domain == "code" else "math"
+        version = teacher.template_for(domain).version
         if any(
             c.kind == kind and c.teacher == teacher.name and c.prompt_version == version
             for c in existing.get(pid, [])
         ):
             already += 1
             continue
-        request = teacher_request(teacher, problems[pid].problem, 0)
+        request = teacher_request(teacher, problems[pid].problem, 0, domain)
         work[kind].append(
             WorkItem(
                 request.cache_key(teacher.name),
                 request,
-                CotTarget(pid, kind, teacher.name, version, 0),
+                CotTarget(pid, kind, teacher.name, version, 0, domain),
             )
         )
     ctx.set_total(len(items), already_done=already)

@@ -31,8 +31,8 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.backends.base import ChatRequest
-from acotd_tui.checking import AnswerChecker
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.store import Cot, Store
 from acotd_tui.templates import load_template
 
@@ -82,22 +82,38 @@ def parse_consistency(text: str) -> bool | None:
 
 
 def check_answers(
-    store: Store, checker: AnswerChecker, cots: list[Cot]
+    store: Store, checker: OutcomeChecker, cots: list[Cot]
 ) -> dict[int, tuple[bool, str]]:
+    """(passed, detail) per CoT: the final answer against the reference, or for code
+    problems the CoT's code run against the problem's tests."""
     problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
-    verdicts = checker.check_many([(c.final_answer, problems[c.problem_id].answer) for c in cots])
+    tests = store.tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
+    submissions = [
+        Submission(
+            problems[c.problem_id].domain,
+            problems[c.problem_id].answer,
+            c.final_answer_text,
+            c.final_reasoning,
+            True,
+            tests.get(c.problem_id),
+            final_answer=None if problems[c.problem_id].domain == "code" else c.final_answer,
+        )
+        for c in cots
+    ]
     out = {}
-    for cot, ok in zip(cots, verdicts, strict=True):
-        reference = problems[cot.problem_id].answer
-        if cot.final_answer is None:
+    for cot, outcome in zip(cots, checker.check(submissions), strict=True):
+        problem = problems[cot.problem_id]
+        if problem.domain == "code":
+            out[cot.id] = (bool(outcome.correct), f"code: {outcome.summary}")
+        elif cot.final_answer is None:
             out[cot.id] = (False, "no final answer")
-        elif ok:
-            out[cot.id] = (True, f"answer {cot.final_answer} matches {reference}")
+        elif outcome.correct:
+            out[cot.id] = (True, f"answer {cot.final_answer} matches {problem.answer}")
         else:
+            undecidable = " (undecidable)" if outcome.detail.get("undecidable") else ""
             out[cot.id] = (
                 False,
-                f"answer {cot.final_answer} does not match {reference}"
-                + (" (undecidable)" if ok is None else ""),
+                f"answer {cot.final_answer} does not match {problem.answer}{undecidable}",
             )
     return out
 
@@ -163,7 +179,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     items = store.datasets.items(dataset.id)
     kinds = {i.problem_id: i.cot_kind for i in items}
     ctx.set_total(len(items))
-    checker = AnswerChecker()
+    checker = OutcomeChecker.for_project(project)
     regenerated = 0
     try:
         for round_index in range(max_regen + 1):
@@ -251,7 +267,8 @@ async def _regenerate(
     for pid in failing:
         kind = kinds[pid]
         teacher = staff[kind]
-        version = teacher.template.version
+        domain = "code" if problems[pid].domain == "code" else "math"
+        version = teacher.template_for(domain).version
         own = [
             c
             for c in cots.get(pid, [])
@@ -260,12 +277,12 @@ async def _regenerate(
         if not own:
             continue  # no CoT by this teacher yet (not taught, or reference only): that is `teach`'s job
         generation = 1 + max((c.generation for c in own), default=-1)
-        request = teacher_request(teacher, problems[pid].problem, generation)
+        request = teacher_request(teacher, problems[pid].problem, generation, domain)
         work[kind].append(
             WorkItem(
                 request.cache_key(teacher.name),
                 request,
-                CotTarget(pid, kind, teacher.name, version, generation),
+                CotTarget(pid, kind, teacher.name, version, generation, domain),
             )
         )
     written = 0

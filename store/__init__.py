@@ -16,7 +16,7 @@ from .db import Database, StoreError, utcnow
 from .evals import Eval, Evals, EvalSample
 from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
 from .imports import ImportRecord, Imports
-from .jobs import Job, Jobs
+from .jobs import Job, Jobs, JobTaken
 from .llm_calls import LLMCalls
 from .migrations import MIGRATIONS, current_version, migrate
 from .models import ModelRecord, Models
@@ -98,6 +98,7 @@ __all__ = [
     "ImportRecord",
     "InsertResult",
     "Job",
+    "JobTaken",
     "ModelRecord",
     "NewProblem",
     "PipelineCounts",

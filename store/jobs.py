@@ -44,6 +44,10 @@ def _age_s(stamp: str | None) -> float | None:
     return (datetime.now(UTC) - when).total_seconds()
 
 
+class JobTaken(StoreError):
+    """Another live worker holds the job, or it is done: a worker draining the queue moves on."""
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -135,9 +139,9 @@ class Jobs:
                 raise StoreError(f"no job {job_id}")
             job = Job.from_row(row)
             if job.status == "running" and not job.stale:
-                raise StoreError(f"job {job_id} is already running (pid {job.pid} on {job.host})")
+                raise JobTaken(f"job {job_id} is already running (pid {job.pid} on {job.host})")
             if job.status == "done":
-                raise StoreError(f"job {job_id} is already done")
+                raise JobTaken(f"job {job_id} is already done")
             now = utcnow()
             conn.execute(
                 "UPDATE jobs SET status = 'running', pid = ?, host = ?, heartbeat = ?, log_path = ?,"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -273,3 +275,61 @@ def test_generation_result_cache_roundtrip():
         4,
         0.1,
     )
+
+
+def test_two_workers_drain_one_queue_without_repeating_work(
+    project, tmp_path, llm_server, point_at
+):
+    """Scale-out: several `--all` workers share a queue; each job runs once, in one of them."""
+    for source in ("alpha", "beta", "gamma", "delta"):
+        path = tmp_path / f"{source}.jsonl"
+        rows = [
+            {"problem": f"{source}: compute {i} plus {i}.", "answer": str(2 * i)} for i in range(8)
+        ]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        import_files(project.store, [path])
+    point_at(project, llm_server, roles=("student",))
+    project.config_path.write_text(
+        project.config_path.read_text().replace("concurrency = 32", "concurrency = 2")
+    )
+    project.reload_config()
+    llm_server.configure(latency_s=0.3, default_reply="\\boxed{0}")
+    jobs = [
+        project.store.jobs.create("diagnose", DiagnoseParams(sources=[s]).to_job())
+        for s in ("alpha", "beta", "gamma", "delta")
+    ]
+    cmd = [sys.executable, "-m", "acotd_tui.jobs.worker", "--project", str(project.root), "--all"]
+    workers = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(w.wait(timeout=120), w.stderr.read()) for w in workers]
+    assert outcomes == [(0, ""), (0, "")]
+    finished = [project.store.jobs.get(j.id) for j in jobs]
+    assert [j.status for j in finished] == ["done"] * 4
+    assert {j.pid for j in finished} == {w.pid for w in workers}
+    assert project.store.attempts.count() == 32
+    assert len(llm_server.log()) == 32  # no request was sent twice
+
+
+def test_drain_queue_skips_a_job_claimed_between_look_and_claim(project, monkeypatch):
+    """The race two workers can hit: another process claims the job we just looked up."""
+    from acotd_tui.jobs.runner import drain_queue
+    from acotd_tui.store import Store
+
+    first = project.store.jobs.create("diagnose", DiagnoseParams().to_job())
+    second = project.store.jobs.create("diagnose", DiagnoseParams().to_job())
+    other_worker = Store(project.db_path, create=False)
+    look = project.store.jobs.next_queued
+    raced: list[int] = []
+
+    def look_then_lose_the_race():
+        job = look()
+        if job is not None and not raced:  # the other worker claims it right after our look
+            other_worker.jobs.claim(job.id, pid=os.getppid(), log_path="elsewhere.log")
+            raced.append(job.id)
+        return job
+
+    monkeypatch.setattr(project.store.jobs, "next_queued", look_then_lose_the_race)
+    ran = drain_queue(project)
+    other_worker.close()
+    assert raced == [first.id] and ran == 1
+    assert project.store.jobs.get(first.id).status == "running"  # still the other worker's
+    assert project.store.jobs.get(second.id).status == "done"

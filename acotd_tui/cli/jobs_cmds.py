@@ -179,12 +179,8 @@ def jobs_resume(ctx: click.Context, job_id: int, project_dir: str | None, backgr
 @click.pass_context
 def jobs_run(ctx: click.Context, project_dir: str | None) -> None:
     """Work through queued jobs in this process (a worker)."""
-    from acotd_tui.jobs import run_job
+    from acotd_tui.jobs.runner import drain_queue
 
     with open_project(_pd(ctx, project_dir)) as project:
-        ran = 0
-        while (job := project.store.jobs.next_queued()) is not None:
-            click.echo(describe(run_job(project, job.id)))
-            ran += 1
-        if not ran:
+        if not drain_queue(project, on_job=lambda job: click.echo(describe(job))):
             info("no queued jobs")

@@ -24,7 +24,7 @@ from typing import Any
 
 from acotd_tui.errors import AcotdError, JobCancelled
 from acotd_tui.project import Project
-from acotd_tui.store import Job, StoreError
+from acotd_tui.store import Job, JobTaken, StoreError
 
 from .context import JobContext, Progress
 
@@ -142,6 +142,24 @@ def run_job(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return store.jobs.get(job_id)
+
+
+def drain_queue(project: Project, *, on_job: Callable[[Job], None] | None = None) -> int:
+    """Run queued jobs until none is left; returns how many this process ran.
+
+    Several processes (on one machine or several sharing the project folder) may drain one
+    queue: a job another worker claimed between our look and our claim is skipped.
+    """
+    ran = 0
+    while (queued := project.store.jobs.next_queued()) is not None:
+        try:
+            job = run_job(project, queued.id)
+        except JobTaken:
+            continue
+        ran += 1
+        if on_job is not None:
+            on_job(job)
+    return ran
 
 
 def spawn_worker(project_root: Path, job_id: int) -> int:

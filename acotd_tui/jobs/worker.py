@@ -25,15 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     from acotd_tui.project import Project
     from acotd_tui.store import StoreError
 
-    from .runner import run_job
+    from .runner import drain_queue, run_job
 
     try:
         with Project.open(args.project) as project:
             if args.job is not None:
                 job = run_job(project, args.job)
                 return 0 if job.status in ("done", "cancelled") else 1
-            while (queued := project.store.jobs.next_queued()) is not None:
-                run_job(project, queued.id)
+            drain_queue(project)
             return 0
     except (AcotdError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)

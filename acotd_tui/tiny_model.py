@@ -70,6 +70,26 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 2048, extra_special: tuple[
     return fast
 
 
+def qwen3_1p7b_config(**overrides):
+    """The published architecture of Qwen/Qwen3-1.7B (no weights): for real-size runs with
+    random weights where nothing can be downloaded (GPU benchmark, the no-GPU refusal test)."""
+    from transformers import Qwen3Config
+
+    shape = dict(
+        vocab_size=151936,
+        hidden_size=2048,
+        intermediate_size=6144,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=40960,
+        rope_theta=1_000_000,
+        tie_word_embeddings=True,
+    )
+    return Qwen3Config(**{**shape, **overrides})
+
+
 def build_tiny_model(
     out_dir: Path | str,
     *,

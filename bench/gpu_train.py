@@ -25,26 +25,16 @@ from pathlib import Path
 
 def build_model(folder: Path) -> Path:
     import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from transformers import Qwen3ForCausalLM
 
-    from acotd_tui.tiny_model import build_tokenizer
+    from acotd_tui.tiny_model import build_tokenizer, qwen3_1p7b_config
 
     if (folder / "model.safetensors.index.json").exists() or (
         folder / "model.safetensors"
     ).exists():
         return folder
     tokenizer = build_tokenizer(folder)
-    config = Qwen3Config(
-        vocab_size=151936,
-        hidden_size=2048,
-        intermediate_size=6144,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=40960,
-        rope_theta=1_000_000,
-        tie_word_embeddings=True,
+    config = qwen3_1p7b_config(
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
     )

@@ -27,22 +27,12 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
 
 from .base import AcotdScreen
 
 REFRESH_S = 1.0
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
 
 
 class JobsScreen(AcotdScreen):

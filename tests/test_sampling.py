@@ -192,41 +192,12 @@ def test_sample_cli(demo_project):
     runner = CliRunner()
     preview = runner.invoke(main, ["sample", "preview", "-p", str(demo_project.root), "-k", "100"])
     assert preview.exit_code == 0 and "total planned: 100" in preview.output
-    bad = runner.invoke(
-        main,
-        [
-            "sample",
-            "create",
-            "x",
-            "-p",
-            str(demo_project.root),
-            "-k",
-            "300",
-            "--strategy",
-            "fixed",
-            "--ratios",
-            "6:3:1",
-        ],
-    )
+    create = ["sample", "create", "x", "-p", str(demo_project.root), "-k", "300"]
+    create += ["--strategy", "fixed", "--ratios", "6:3:1"]
+    bad = runner.invoke(main, create)
     assert bad.exit_code == 1 and "not enough problems" in bad.output
     assert demo_project.store.datasets.all() == []
-    ok = runner.invoke(
-        main,
-        [
-            "sample",
-            "create",
-            "x",
-            "-p",
-            str(demo_project.root),
-            "-k",
-            "300",
-            "--strategy",
-            "fixed",
-            "--ratios",
-            "6:3:1",
-            "--accept-nearest",
-        ],
-    )
+    ok = runner.invoke(main, [*create, "--accept-nearest"])
     assert ok.exit_code == 0, ok.output
     listing = runner.invoke(main, ["sample", "list", "-p", str(demo_project.root)])
     assert "x" in listing.output and "fixed" in listing.output

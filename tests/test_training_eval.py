@@ -137,21 +137,13 @@ def test_partial_checkpoints_are_skipped_and_removed(tmp_path):
 
 def test_real_size_model_is_refused_without_gpu(demo_project, tmp_path):
     import torch
-    from transformers import Qwen3Config
+
+    from acotd_tui.tiny_model import qwen3_1p7b_config
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     big = tmp_path / "qwen3-1.7b-config"
-    Qwen3Config(
-        vocab_size=151936,
-        hidden_size=2048,
-        intermediate_size=6144,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        tie_word_embeddings=True,
-    ).save_pretrained(big)
+    qwen3_1p7b_config().save_pretrained(big)
     name = prepared(demo_project, k=4)
     job = submit(
         demo_project, "train", TrainParams(dataset=name, overrides={"model": str(big)}).to_job()
@@ -229,26 +221,9 @@ def test_eval_with_cotqs_and_overlap_refusal(demo_project, llm_server, point_at,
     assert refused.status == "failed" and "were in the training set of leaky" in refused.error
     assert project.store.evals.all() == []
 
-    result = CliRunner().invoke(
-        main,
-        [
-            "eval",
-            "-p",
-            str(project.root),
-            "--benchmark",
-            "amc23",
-            "--benchmark",
-            "aime25",
-            "--limit",
-            "3",
-            "-n",
-            "2",
-            "--max-tokens",
-            "16",
-            "--name",
-            "base",
-        ],
-    )
+    eval_base = ["eval", "-p", str(project.root), "--benchmark", "amc23", "--benchmark", "aime25"]
+    eval_base += ["--limit", "3", "-n", "2", "--max-tokens", "16", "--name", "base"]
+    result = CliRunner().invoke(main, eval_base)
     assert result.exit_code == 0, result.output
     evals = {e.benchmark: e for e in project.store.evals.all()}
     assert set(evals) == {"amc23", "aime25"}
@@ -260,26 +235,7 @@ def test_eval_with_cotqs_and_overlap_refusal(demo_project, llm_server, point_at,
             ev.cotqs == pytest.approx(4.0) and ev.cotqs_detail["judged"] == 3
         )  # first sample per problem
     calls = len(llm_server.log())
-    again = CliRunner().invoke(
-        main,
-        [
-            "eval",
-            "-p",
-            str(project.root),
-            "--benchmark",
-            "amc23",
-            "--benchmark",
-            "aime25",
-            "--limit",
-            "3",
-            "-n",
-            "2",
-            "--max-tokens",
-            "16",
-            "--name",
-            "base",
-        ],
-    )
+    again = CliRunner().invoke(main, eval_base)
     assert again.exit_code == 0 and len(llm_server.log()) == calls  # nothing redone
 
 

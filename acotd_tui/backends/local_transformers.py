@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from acotd_tui.config import ModelRole
 from acotd_tui.errors import BackendError
 
 from .base import ChatRequest, GenerationResult
+from .local import LocalBackend, batches
 
 log = logging.getLogger("acotd.backend")
 
@@ -48,26 +48,16 @@ def pick_dtype(setting: str, device: str) -> Any:
         raise BackendError(f"unknown dtype {setting!r}") from None
 
 
-class TransformersBackend:
+class TransformersBackend(LocalBackend):
     name = "transformers"
 
     def __init__(
         self, role: ModelRole, *, adapter: str | Path | None = None, base_dir: Path | None = None
     ) -> None:
-        self.role = role
-        self.model = role.model
-        self.adapter = str(adapter) if adapter else None
-        self.base_dir = base_dir
-        self.stop_reason: str | None = None
+        super().__init__(role, adapter=adapter, base_dir=base_dir)
         self._model: Any = None
         self._tokenizer: Any = None
         self.device = ""
-
-    def _resolve(self, name: str) -> str:
-        path = Path(name)
-        if not path.is_absolute() and self.base_dir is not None and (self.base_dir / path).exists():
-            return str(self.base_dir / path)
-        return name
 
     def load(self) -> None:
         if self._model is not None:
@@ -167,24 +157,15 @@ class TransformersBackend:
     async def stream(
         self, requests: Sequence[ChatRequest]
     ) -> AsyncIterator[tuple[int, GenerationResult]]:
-        indexed = sorted(range(len(requests)), key=lambda i: _param_key(requests[i]))
-        size = max(1, self.role.batch_size)
-        for _, group in groupby(indexed, key=lambda i: _param_key(requests[i])):
-            members = list(group)
-            for start in range(0, len(members), size):
-                batch = members[start : start + size]
-                try:
-                    results = await asyncio.to_thread(
-                        self.generate_batch, [requests[i] for i in batch]
-                    )
-                except BackendError:
-                    raise
-                except (RuntimeError, ValueError) as exc:  # e.g. out of memory, bad template
-                    results = [
-                        GenerationResult(error=f"{type(exc).__name__}: {exc}") for _ in batch
-                    ]
-                for i, result in zip(batch, results, strict=True):
-                    yield i, result
+        for batch in batches(requests, _param_key, self.role.batch_size):
+            try:
+                results = await asyncio.to_thread(self.generate_batch, [requests[i] for i in batch])
+            except BackendError:
+                raise
+            except (RuntimeError, ValueError) as exc:  # e.g. out of memory, bad template
+                results = [GenerationResult(error=f"{type(exc).__name__}: {exc}") for _ in batch]
+            for i, result in zip(batch, results, strict=True):
+                yield i, result
 
     async def aclose(self) -> None:
         self._model = self._tokenizer = None

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from acotd_tui.config import ModelRole
 from acotd_tui.errors import BackendError
 
 from .base import ChatRequest, GenerationResult
+from .local import LocalBackend, batches
 
 log = logging.getLogger("acotd.backend")
 CHUNK = 256
@@ -39,24 +39,14 @@ def import_vllm() -> Any:
     return vllm
 
 
-class VLLMBackend:
+class VLLMBackend(LocalBackend):
     name = "vllm"
 
     def __init__(
         self, role: ModelRole, *, adapter: str | Path | None = None, base_dir: Path | None = None
     ) -> None:
-        self.role = role
-        self.model = role.model
-        self.adapter = str(adapter) if adapter else None
-        self.base_dir = base_dir
-        self.stop_reason: str | None = None
+        super().__init__(role, adapter=adapter, base_dir=base_dir)
         self._llm: Any = None
-
-    def _resolve(self, name: str) -> str:
-        path = Path(name)
-        if not path.is_absolute() and self.base_dir is not None and (self.base_dir / path).exists():
-            return str(self.base_dir / path)
-        return name
 
     def load(self) -> Any:
         if self._llm is not None:
@@ -137,14 +127,11 @@ class VLLMBackend:
     async def stream(
         self, requests: Sequence[ChatRequest]
     ) -> AsyncIterator[tuple[int, GenerationResult]]:
-        order = sorted(range(len(requests)), key=lambda i: str(requests[i].params.enable_thinking))
-        for _, group in groupby(order, key=lambda i: str(requests[i].params.enable_thinking)):
-            members = list(group)
-            for start in range(0, len(members), CHUNK):
-                chunk = members[start : start + CHUNK]
-                results = await asyncio.to_thread(self.generate_chunk, [requests[i] for i in chunk])
-                for i, result in zip(chunk, results, strict=True):
-                    yield i, result
+        # One chat template setting per `LLM.chat` call; sampling parameters may differ.
+        for chunk in batches(requests, lambda r: str(r.params.enable_thinking), CHUNK):
+            results = await asyncio.to_thread(self.generate_chunk, [requests[i] for i in chunk])
+            for i, result in zip(chunk, results, strict=True):
+                yield i, result
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""

@@ -48,6 +48,17 @@ def background_option(f: F) -> F:
     )(f)
 
 
+def problem_selection_options(f: F) -> F:
+    """--source/--split/--limit: which problems a stage works on (diagnose, grade)."""
+    f = click.option("--limit", type=int, default=None, help="At most this many problems.")(f)
+    f = click.option(
+        "--split", "splits", multiple=True, help="Only problems from this split (repeatable)."
+    )(f)
+    return click.option(
+        "--source", "sources", multiple=True, help="Only problems from this source (repeatable)."
+    )(f)
+
+
 def open_project(project_dir: str | None) -> Project:
     return Project.open(project_dir)
 

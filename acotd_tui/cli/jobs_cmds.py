@@ -7,21 +7,11 @@ from typing import Any
 
 import click
 
+from acotd_tui.formatting import duration
 from acotd_tui.project import Project
 from acotd_tui.store import Job
 
 from .common import info, open_project, project_option, table
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
 
 
 def describe(job: Job) -> str:
@@ -104,7 +94,7 @@ def jobs_group(ctx: click.Context, project_dir: str | None) -> None:
                 f"{j.done}/{j.total if j.total is not None else '?'}",
                 j.failed,
                 f"{j.rate:.1f}/s" if j.rate else "",
-                _duration(j.eta_s) if j.status == "running" else "",
+                duration(j.eta_s) if j.status == "running" else "",
                 f"${j.cost:.4f}",
                 (j.error or j.message or "")[:60],
             )

@@ -9,6 +9,7 @@ from .common import (
     model_override_options,
     open_project,
     overrides,
+    problem_selection_options,
     project_option,
 )
 from .jobs_cmds import run_stage
@@ -18,13 +19,7 @@ from .jobs_cmds import run_stage
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--source", "sources", multiple=True, help="Only problems from this source (repeatable)."
-)
-@click.option(
-    "--split", "splits", multiple=True, help="Only problems from this split (repeatable)."
-)
-@click.option("--limit", type=int, default=None, help="At most this many problems.")
+@problem_selection_options
 @click.option(
     "--samples",
     "-n",
@@ -87,13 +82,7 @@ def print_review_stats(project) -> None:  # noqa: ANN001
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--source", "sources", multiple=True, help="Only problems from this source (repeatable)."
-)
-@click.option(
-    "--split", "splits", multiple=True, help="Only problems from this split (repeatable)."
-)
-@click.option("--limit", type=int, default=None, help="At most this many problems.")
+@problem_selection_options
 @click.option(
     "--attempts-of",
     "attempts_of",

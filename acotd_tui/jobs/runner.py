@@ -147,8 +147,9 @@ def run_job(
 def drain_queue(project: Project, *, on_job: Callable[[Job], None] | None = None) -> int:
     """Run queued jobs until none is left; returns how many this process ran.
 
-    Several processes (on one machine or several sharing the project folder) may drain one
-    queue: a job another worker claimed between our look and our claim is skipped.
+    Several worker processes on the project's machine may drain one queue (SQLite's WAL
+    needs one host's shared memory, so not several hosts over a network file system): a job
+    another worker claimed between our look and our claim is skipped.
     """
     ran = 0
     while (queued := project.store.jobs.next_queued()) is not None:

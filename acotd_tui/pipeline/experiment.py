@@ -91,6 +91,21 @@ def _trained(ctx: JobContext, run: str) -> bool:
         return False
 
 
+def _eval_params(
+    params: ExperimentParams, benchmarks: list[str], *, name: str, adapter: str | None = None
+) -> dict[str, Any]:
+    """Every arm, the baseline included, is evaluated under the same settings."""
+    return EvalParams(
+        benchmarks=benchmarks,
+        name=name,
+        adapter=adapter,
+        n=params.n,
+        limit=params.limit,
+        max_tokens=params.max_tokens,
+        cotqs=params.cotqs,
+    ).to_job()
+
+
 def run_job(ctx: JobContext) -> dict[str, Any]:
     params = ExperimentParams.from_job(ctx.params)
     unknown = set(params.methods) - set(METHODS)
@@ -105,14 +120,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         _child(
             ctx,
             "eval",
-            EvalParams(
-                benchmarks=benchmarks,
-                name=base,
-                n=params.n,
-                limit=params.limit,
-                max_tokens=params.max_tokens,
-                cotqs=params.cotqs,
-            ).to_job(),
+            _eval_params(params, benchmarks, name=base),
             "baseline evaluation",
         )
         rows.append(base)
@@ -144,15 +152,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         _child(
             ctx,
             "eval",
-            EvalParams(
-                benchmarks=benchmarks,
-                name=run,
-                adapter=run,
-                n=params.n,
-                limit=params.limit,
-                max_tokens=params.max_tokens,
-                cotqs=params.cotqs,
-            ).to_job(),
+            _eval_params(params, benchmarks, name=run, adapter=run),
             f"{method}: evaluate",
         )
         ctx.advance(1)

@@ -59,25 +59,27 @@ class ResultsTable:
             return "-"
         return f"{100 * e.acc_mean:.1f} ± {100 * (e.acc_std or 0):.1f}"
 
-    def average(self, row: str) -> str:
+    def _mean_over_benchmarks(self, row: str, field: str) -> float | None:
+        """The plain mean over the benchmarks this row has a value for (the tables' Avg)."""
         values = [
-            self.cells[(row, b)].acc_mean
+            value
             for b in self.benchmarks
-            if (row, b) in self.cells and self.cells[(row, b)].acc_mean is not None
+            if (cell := self.cells.get((row, b))) is not None
+            and (value := getattr(cell, field)) is not None
         ]
-        return f"{100 * statistics.fmean(values):.1f}" if values else "-"  # type: ignore[arg-type]
+        return statistics.fmean(values) if values else None
+
+    def average(self, row: str) -> str:
+        mean = self._mean_over_benchmarks(row, "acc_mean")
+        return "-" if mean is None else f"{100 * mean:.1f}"
 
     def cotqs(self, row: str, bench: str) -> str:
         e = self.cells.get((row, bench))
         return "-" if e is None or e.cotqs is None else f"{e.cotqs:.2f}"
 
     def cotqs_average(self, row: str) -> str:
-        values = [
-            self.cells[(row, b)].cotqs
-            for b in self.benchmarks
-            if (row, b) in self.cells and self.cells[(row, b)].cotqs is not None
-        ]
-        return f"{statistics.fmean(values):.2f}" if values else "-"  # type: ignore[arg-type]
+        mean = self._mean_over_benchmarks(row, "cotqs")
+        return "-" if mean is None else f"{mean:.2f}"
 
     def table3(self) -> tuple[list[str], list[list[str]]]:
         header = ["model", *(self.title(b) for b in self.benchmarks), "Avg"]

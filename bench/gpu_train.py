@@ -112,9 +112,10 @@ def train(
     spec_path = spec.save(out / f"spec-{tag}")
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "acotd_tui.training.run", str(spec_path)],
+        [sys.executable, "-m", "acotd_tui.training.run", str(spec_path.resolve())],
         capture_output=True,
         text=True,
+        cwd=out,  # not the checkout: `-m` would import its unmapped source tree first
     )
     wall = time.perf_counter() - started
     (out / f"train-{tag}.log").write_text(proc.stdout + proc.stderr)

@@ -334,3 +334,16 @@ def test_drain_queue_skips_a_job_claimed_between_look_and_claim(project, monkeyp
     assert raced == [first.id] and ran == 1
     assert project.store.jobs.get(first.id).status == "running"  # still the other worker's
     assert project.store.jobs.get(second.id).status == "done"
+
+
+def test_worker_ignores_a_source_tree_in_the_launch_directory(project, tmp_path, monkeypatch):
+    """`python -m` puts the working directory first on sys.path: a worker started from a
+    folder holding another `acotd_tui` (a checkout, a stale copy) must not import that one."""
+    shadow = tmp_path / "elsewhere"
+    (shadow / "acotd_tui").mkdir(parents=True)
+    (shadow / "acotd_tui" / "__init__.py").write_text("raise ImportError('the shadow copy')\n")
+    monkeypatch.chdir(shadow)
+    job = project.store.jobs.create("diagnose", DiagnoseParams().to_job())
+    pid = spawn_worker(project.root, job.id)
+    os.waitpid(pid, 0)
+    assert project.store.jobs.get(job.id).status == "done"

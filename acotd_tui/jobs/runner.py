@@ -164,7 +164,12 @@ def drain_queue(project: Project, *, on_job: Callable[[Job], None] | None = None
 
 
 def spawn_worker(project_root: Path, job_id: int) -> int:
-    """Start a detached worker process for one job; returns its pid."""
+    """Start a detached worker process for one job; returns its pid.
+
+    It runs in the project folder, not wherever acotd was started: `-m` puts the working
+    directory first on sys.path, and a source checkout there would shadow the install.
+    """
+    project_root = project_root.resolve()
     log_dir = project_root / "runs" / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{job_id:05d}-worker.out", "ab") as out:
@@ -182,6 +187,7 @@ def spawn_worker(project_root: Path, job_id: int) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=project_root,
             env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
         )
     return proc.pid

@@ -134,7 +134,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         max_steps=params.max_steps,
         device=params.device,
     )
-    spec_path = spec.save(folder)
+    spec_path = spec.save(folder).resolve()
     store.train_runs.set_status(run.id, "running", job_id=ctx.job_id)
     if spec.num_gpus > 1:
         command = [
@@ -153,8 +153,14 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         f"training {role.model} ({n_params / 1e6:.1f}M parameters) on {dataset.size} problems; log {folder / 'train.log'}"
     )
     with open(folder / "train.log", "ab") as log:
+        # cwd: the run's folder, never wherever acotd was started (`-m` puts the working
+        # directory first on sys.path, and a source checkout there would shadow the install).
         proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=folder,
         )
         signalled = False
         while proc.poll() is None:

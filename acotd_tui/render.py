@@ -1,7 +1,8 @@
 """Making LaTeX-heavy math text readable in a terminal.
 
 Not a TeX renderer: common commands become Unicode (fractions, roots, Greek letters,
-relations, super/subscripts of digits), `\\boxed{x}` becomes ⟦x⟧, and `$` signs go.
+relations, super/subscripts of digits), `\\boxed{x}` becomes ⟦x⟧, and math `$` signs go
+(escaped `\\$` and prices stay).
 The original text is always available beside it; this is only for reading.
 """
 
@@ -107,19 +108,32 @@ def _commands(text: str) -> str:
     return "".join(out)
 
 
+_MONEY = "\x00"  # stands in for an escaped dollar (money) while math delimiters are removed
+_INLINE_MATH = re.compile(r"\$([^$\n]+?)\$")
+_PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{3,}\s+[A-Za-z]{3,}")
+
+
+def _inline_math(match: re.Match[str]) -> str:
+    """`$x^2$` loses its delimiters; a span of prose between two prices ("costs $25 per
+    session and $3 per student") is money, not math, and keeps them."""
+    body = match.group(1)
+    return match.group(0) if _PROSE.search(body) else body
+
+
 def latexish(text: str) -> str:
     had_latex = "\\" in text or "^" in text
+    text = text.replace("\\$", _MONEY)
     text = _commands(text.replace("^\\circ", "°").replace("^{\\circ}", "°"))
     text = _SYMBOL.sub(lambda m: SYMBOLS[m.group(0)], text)
     text = re.sub(r"\^\{?([0-9+\-n]{1,3})\}?", lambda m: m.group(1).translate(SUPERSCRIPT), text)
     text = re.sub(r"_\{?([0-9]{1,3})\}?", lambda m: m.group(1).translate(SUBSCRIPT), text)
-    if not had_latex:  # plain text (GSM8K): "$" is money, not math
-        return text
-    text = (
-        text.replace("$$", "")
-        .replace("\\[", "")
-        .replace("\\]", "")
-        .replace("\\(", "")
-        .replace("\\)", "")
-    )
-    return re.sub(r"(?<!\\)\$", "", text)
+    if had_latex:  # in plain text (GSM8K) "$" is money, not math
+        text = (
+            text.replace("$$", "")
+            .replace("\\[", "")
+            .replace("\\]", "")
+            .replace("\\(", "")
+            .replace("\\)", "")
+        )
+        text = _INLINE_MATH.sub(_inline_math, text)
+    return text.replace(_MONEY, "$")

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
+from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
 
 from .base import AcotdScreen
@@ -137,7 +138,7 @@ class CotsScreen(AcotdScreen):
         facts = [
             f"CoT {c.id} · problem {p.id} · level {item.level or '-'} · {c.kind} CoT by {c.teacher} (generation {c.generation})",
             f"reference answer: {p.answer}",
-            f"CoT answer:       {c.final_answer or '(none)'}   → {verdict}"
+            f"CoT answer:       {latexish(c.final_answer or '(none)')}   → {verdict}"
             + (f" ({c.verify_detail})" if c.verify_detail else ""),
             f"review: {c.review}"
             + (f" - {c.review_note}" if c.review_note else "")

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
 
+from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 
 from .base import AcotdScreen
@@ -267,7 +268,7 @@ class ProblemDetailScreen(Screen):
             for a in d.attempts:
                 mark = {True: "✓", False: "✗", None: "?"}[a.correct]
                 title = (
-                    f"{mark} {a.model} #{a.sample_index}: answer {a.final_answer or '(none)'}"
+                    f"{mark} {a.model} #{a.sample_index}: answer {latexish(a.final_answer or '(none)')}"
                     + (" · truncated" if a.truncated else "")
                 )
                 with Collapsible(title=title, collapsed=True):
@@ -279,7 +280,7 @@ class ProblemDetailScreen(Screen):
             for c in d.cots:
                 state = {None: "unchecked", True: "verified", False: "failed"}[c.verified]
                 with Collapsible(
-                    title=f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {c.final_answer}",
+                    title=f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {latexish(c.final_answer or '(none)')}",
                     collapsed=True,
                 ):
                     yield TextPanel(c.final_reasoning + "\n\n" + c.final_answer_text)

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Select, Static
 
+from acotd_tui.render import latexish
 from acotd_tui.services import REVIEW_QUEUES, ReviewItem
 
 from .base import AcotdScreen
@@ -178,8 +179,9 @@ class ReviewScreen(AcotdScreen):
         for a in item.attempts:
             sample = item.samples.get(a.id)
             mark = {True: "✓ right", False: "✗ wrong", None: "? unchecked"}[a.correct]
-            head = f"{a.model} #{a.sample_index}: {mark} · answer {a.final_answer or '(none)'}" + (
-                " · truncated" if a.truncated else ""
+            head = (
+                f"{a.model} #{a.sample_index}: {mark} · answer {latexish(a.final_answer or '(none)')}"
+                + (" · truncated" if a.truncated else "")
             )
             if sample is not None:
                 head += f" · judge {sample.label or '-'}" + (

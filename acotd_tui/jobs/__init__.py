@@ -1,7 +1,7 @@
 """Jobs: long work as store rows, run in the foreground, a worker process or from the TUI."""
 
 from .context import JobContext, Progress
-from .engine import EngineSummary, WorkItem, run_requests
+from .engine import EngineSummary, WorkItem, raise_if_stopped, run_requests
 from .runner import cancel, resume, run_job, spawn_worker, submit
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "cancel",
     "resume",
     "run_job",
+    "raise_if_stopped",
     "run_requests",
     "spawn_worker",
     "submit",

@@ -9,7 +9,10 @@ Every stage that calls a model (diagnose, grade, teach, verify, eval) goes throu
    results that arrived but were not yet written, and a resumed job finds every written
    one in the cache (never re-requested) and in the stage's table (never stored twice);
 3. cancellation stops new requests; in-flight ones are dropped and redone on resume;
-4. failed requests are counted, logged and not cached, so the next run retries them.
+4. failed requests are counted, logged and not cached, so the next run retries them;
+5. a run of BREAKER failures in a row stops the job (a dead server, a wrong model name, a
+   revoked key): one bad request is the request's problem, eight in a row are not, and
+   without this a dead server costs every request its full retry schedule.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from acotd_tui.backends import Backend, ChatRequest, GenerationResult
+from acotd_tui.errors import AcotdError
 
 from .context import JobContext
 
 P = TypeVar("P")
 WRITE_BATCH = 256
+BREAKER = 8
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ async def run_requests(
 
     writer_task = asyncio.create_task(writer())
     stream = backend.stream([i.request for i in fresh])
+    failures_in_a_row = 0
     try:
         async for index, result in stream:
             summary.requested += 1
@@ -144,9 +150,24 @@ async def run_requests(
             if ctx.cancelled:
                 summary.cancelled = True
                 break
+            failures_in_a_row = 0 if result.ok else failures_in_a_row + 1
+            if failures_in_a_row >= BREAKER:
+                summary.stop_reason = (
+                    f"stopped after {failures_in_a_row} failed requests in a row to "
+                    f"{backend.name}/{backend.model} (last: {result.error}); fix the cause and "
+                    "run again: finished work is kept"
+                )
+                break
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
         await queue.put(None)
         await writer_task  # re-raises a write failure
-    summary.stop_reason = getattr(backend, "stop_reason", None)
+    summary.stop_reason = summary.stop_reason or getattr(backend, "stop_reason", None)
     return summary
+
+
+def raise_if_stopped(summary: EngineSummary) -> None:
+    """For sub-steps that return no result of their own (verification's regenerations and
+    consistency checks, CoTQS): a stop (budget, failures in a row) ends the job as failed."""
+    if summary.stop_reason:
+        raise AcotdError(summary.stop_reason)

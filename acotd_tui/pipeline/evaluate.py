@@ -34,7 +34,7 @@ from acotd_tui.backends import (
 )
 from acotd_tui.benchmarks import BenchItem, load_benchmark
 from acotd_tui.errors import AcotdError
-from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.store import EvalSample, problem_hash
 from acotd_tui.templates import load_template
@@ -370,7 +370,7 @@ async def _cotqs(ctx: JobContext, evals: dict, items_by_bench: dict[str, list[Be
     )
     sink = CotqsSink(ctx)
     try:
-        await run_requests(ctx, backend, work, sink, model_id=role.model)
+        raise_if_stopped(await run_requests(ctx, backend, work, sink, model_id=role.model))
     finally:
         await backend.aclose()
     return sink.unreadable

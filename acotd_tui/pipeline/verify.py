@@ -31,7 +31,7 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.backends.base import ChatRequest
-from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.store import Cot, Store
 from acotd_tui.templates import load_template
@@ -155,7 +155,7 @@ async def _consistency(
     )
     sink = ConsistencySink()
     try:
-        await run_requests(ctx, backend, items, sink, model_id=role.model)
+        raise_if_stopped(await run_requests(ctx, backend, items, sink, model_id=role.model))
     finally:
         await backend.aclose()
     return sink.verdicts
@@ -300,6 +300,7 @@ async def _regenerate(
             summary = await run_requests(ctx, backend, items, CotSink(ctx), model_id=teacher.name)
         finally:
             await backend.aclose()
+        raise_if_stopped(summary)
         written += summary.written
     return written
 

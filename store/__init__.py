@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .attempts import Attempt, Attempts, NewAttempt
+from .budget import BudgetLedger, JobGrants
 from .code_tests import CodeTests, ProblemTests
 from .cots import Cot, CotFilter, Cots, NewCot
 from .datasets import Dataset, DatasetItem, Datasets
@@ -53,6 +54,7 @@ class Store:
         self.attempts = Attempts(self.db)
         self.grades = Grades(self.db)
         self.llm_calls = LLMCalls(self.db)
+        self.budget = BudgetLedger(self.db)
         self.jobs = Jobs(self.db)
         self.datasets = Datasets(self.db)
         self.cots = Cots(self.db)
@@ -79,6 +81,7 @@ __all__ = [
     "DB_FILENAME",
     "SCHEME_LABELS",
     "Attempt",
+    "BudgetLedger",
     "CodeTests",
     "Cot",
     "CotFilter",
@@ -98,6 +101,7 @@ __all__ = [
     "ImportRecord",
     "InsertResult",
     "Job",
+    "JobGrants",
     "JobTaken",
     "ModelRecord",
     "NewProblem",

@@ -44,6 +44,11 @@ def _age_s(stamp: str | None) -> float | None:
     return (datetime.now(UTC) - when).total_seconds()
 
 
+def drop_budget_grant(conn: sqlite3.Connection, job_id: int) -> None:
+    """A job that starts or ends holds no spending grant: its recorded calls count (budget.py)."""
+    conn.execute("DELETE FROM budget_grants WHERE job_id = ?", (job_id,))
+
+
 class JobTaken(StoreError):
     """Another live worker holds the job, or it is done: a worker draining the queue moves on."""
 
@@ -148,6 +153,7 @@ class Jobs:
                 " started_at = ?, finished_at = NULL, error = NULL, cancel_requested = 0 WHERE id = ?",
                 (pid, socket.gethostname(), now, log_path, now, job_id),
             )
+            drop_budget_grant(conn, job_id)
         return self.get(job_id)
 
     def progress(
@@ -211,6 +217,7 @@ class Jobs:
                     job_id,
                 ),
             )
+            drop_budget_grant(conn, job_id)
 
     def request_cancel(self, job_id: int) -> Job:
         job = self.get(job_id)

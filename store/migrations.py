@@ -337,7 +337,28 @@ def m004_code_tests(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_job_rate, m003_job_parent, m004_code_tests]
+def m005_budget_grants(conn: sqlite3.Connection) -> None:
+    """Running jobs draw on the spending cap through grants, so jobs run at once share it."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE budget_grants (
+            job_id INTEGER PRIMARY KEY,
+            granted REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_job_rate,
+    m003_job_parent,
+    m004_code_tests,
+    m005_budget_grants,
+]
 
 
 def current_version(conn: sqlite3.Connection) -> int:

@@ -328,7 +328,8 @@ class LiteLLMBackend:
                 reserve = self.pricing.cost(est_in, est_out)
                 if not self.budget.try_reserve(reserve):
                     self.stop_reason = (
-                        f"budget cap ${self.budget.cap:.2f} reached (spent ${self.budget.spent:.4f});"
+                        f"budget cap ${self.budget.cap:.2f} reached"
+                        f" (${self.budget.project_spent():.4f} spent or in flight);"
                         " raise limits.budget_usd and run again to continue"
                     )
                     slots.release()
@@ -363,8 +364,10 @@ class LiteLLMBackend:
             for task in list(tasks):
                 task.cancel()
             await asyncio.gather(feeder, *tasks, return_exceptions=True)
+            self.budget.close()
 
     async def aclose(self) -> None:
+        self.budget.close()
         if self._client is not None:
             await self._client.close()
             self._client = None

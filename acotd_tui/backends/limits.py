@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class RateLimiter:
@@ -69,19 +70,50 @@ class Pricing:
         return tokens_in * self.input_per_token + tokens_out * self.output_per_token
 
 
-class Budget:
-    """The project's API spending cap (0 = none), shared by every request of a job."""
+class Grants(Protocol):
+    """Where a job's budget draws money from when several jobs share the cap (the store)."""
 
-    def __init__(self, cap_usd: float, spent_usd: float = 0.0) -> None:
+    def grant(self, need: float, want: float) -> float: ...
+    def give_back(self, amount: float) -> None: ...
+    def spent(self) -> float: ...
+
+
+# A job asks the shared ledger for this share of the cap at a time (or what one request
+# needs, if more): few store transactions, and little left idle in one job's hands.
+GRANT_SHARE = 0.02
+
+
+class Budget:
+    """The project's API spending cap (0 = none), shared by every request of a job.
+
+    Alone (no `grants`), it starts from `spent_usd` and keeps the cap by itself. With
+    `grants`, `spent` is this budget's own spending, and it reserves only out of money the
+    shared ledger granted it, so jobs running at once cannot together pass the cap.
+    """
+
+    def __init__(
+        self, cap_usd: float, spent_usd: float = 0.0, grants: Grants | None = None
+    ) -> None:
         self.cap = cap_usd
         self.spent = spent_usd
         self.reserved = 0.0
+        self.grants = grants
+        self.granted = 0.0
 
     def try_reserve(self, amount: float) -> bool:
         if self.cap <= 0:
             return True
-        if self.spent + self.reserved + amount > self.cap:
-            return False
+        if self.grants is None:
+            if self.spent + self.reserved + amount > self.cap:
+                return False
+        else:
+            headroom = self.granted - self.spent - self.reserved
+            if amount > headroom:
+                need = amount - headroom
+                got = self.grants.grant(need, max(need, self.cap * GRANT_SHARE))
+                if got < need:
+                    return False
+                self.granted += got
         self.reserved += amount
         return True
 
@@ -89,3 +121,15 @@ class Budget:
         if self.cap > 0:
             self.reserved = max(0.0, self.reserved - reserved)
         self.spent += actual
+
+    def project_spent(self) -> float:
+        """What the whole project has spent or promised, for messages."""
+        return self.grants.spent() if self.grants is not None else self.spent
+
+    def close(self) -> None:
+        """Hand the unused part of this budget's grants back to the other jobs."""
+        if self.grants is not None and self.cap > 0:
+            unused = self.granted - self.spent - self.reserved
+            if unused > 0:
+                self.grants.give_back(unused)
+                self.granted -= unused

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.backends.limits import Budget
 from acotd_tui.errors import JobCancelled
 from acotd_tui.project import Project
 from acotd_tui.store import Job
@@ -52,6 +53,12 @@ class JobContext:
     @property
     def job_id(self) -> int:
         return self.job.id
+
+    def budget(self) -> Budget:
+        """This job's share of the project's spending cap, drawn from the store's ledger so
+        that jobs running at the same time cannot together spend past it."""
+        cap = self.project.config.limits.budget_usd
+        return Budget(cap, grants=self.store.budget.for_job(self.job_id, cap))
 
     # -- progress ---------------------------------------------------------------------------
     def set_total(self, total: int, *, already_done: int = 0) -> None:

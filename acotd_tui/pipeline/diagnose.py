@@ -16,7 +16,6 @@ from typing import Any
 
 from acotd_tui.answers import split_reasoning
 from acotd_tui.backends import (
-    Budget,
     GenerationResult,
     apply_overrides,
     expand_samples,
@@ -192,7 +191,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             "already": already,
             "message": "nothing to do: every sample is stored",
         }
-    budget = Budget(project.config.limits.budget_usd, ctx.store.llm_calls.total_cost())
+    budget = ctx.budget()
     backend = make_backend(role, project.config.limits, budget=budget, base_dir=project.root)
     checker = OutcomeChecker.for_project(project)
     try:

@@ -24,7 +24,6 @@ from typing import Any
 
 from acotd_tui.answers import split_reasoning
 from acotd_tui.backends import (
-    Budget,
     ChatRequest,
     GenerationResult,
     apply_overrides,
@@ -283,7 +282,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             backend = make_backend(
                 role,
                 project.config.limits,
-                budget=Budget(project.config.limits.budget_usd, store.llm_calls.total_cost()),
+                budget=ctx.budget(),
                 adapter=adapter_path,
                 base_dir=project.root,
             )
@@ -365,7 +364,7 @@ async def _cotqs(ctx: JobContext, evals: dict, items_by_bench: dict[str, list[Be
     backend = make_backend(
         role,
         project.config.limits,
-        budget=Budget(project.config.limits.budget_usd, store.llm_calls.total_cost()),
+        budget=ctx.budget(),
         base_dir=project.root,
     )
     sink = CotqsSink(ctx)

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from acotd_tui.backends import (
-    Budget,
     GenerationResult,
     apply_overrides,
     make_backend,
@@ -227,7 +226,7 @@ async def _judge_samples(
     ctx: JobContext, grader: Grader, todo: list[tuple[int, Attempt]], problems: dict[int, Any]
 ) -> dict[str, Any]:
     project = ctx.project
-    budget = Budget(project.config.limits.budget_usd, ctx.store.llm_calls.total_cost())
+    budget = ctx.budget()
     backend = make_backend(grader.role, project.config.limits, budget=budget, base_dir=project.root)
     sink = JudgeSink(ctx, grader, {pid: problems[pid].answer for pid, _ in todo})
     stats: dict[str, Any] = {

@@ -18,7 +18,6 @@ from typing import Any
 
 from acotd_tui.answers import extract_final_answer, split_reasoning
 from acotd_tui.backends import (
-    Budget,
     GenerationResult,
     apply_overrides,
     make_backend,
@@ -291,7 +290,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         if not work[kind]:
             continue
         teacher = staff[kind]
-        budget = Budget(project.config.limits.budget_usd, store.llm_calls.total_cost())
+        budget = ctx.budget()
         backend = make_backend(
             teacher.role, project.config.limits, budget=budget, base_dir=project.root
         )

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from acotd_tui.backends import (
-    Budget,
     GenerationResult,
     apply_overrides,
     make_backend,
@@ -150,7 +149,7 @@ async def _consistency(
     backend = make_backend(
         role,
         project.config.limits,
-        budget=Budget(project.config.limits.budget_usd, ctx.store.llm_calls.total_cost()),
+        budget=ctx.budget(),
         base_dir=project.root,
     )
     sink = ConsistencySink()
@@ -293,7 +292,7 @@ async def _regenerate(
         backend = make_backend(
             teacher.role,
             project.config.limits,
-            budget=Budget(project.config.limits.budget_usd, store.llm_calls.total_cost()),
+            budget=ctx.budget(),
             base_dir=project.root,
         )
         try:

@@ -6,9 +6,11 @@ request after 100 ms. Three numbers, same server, same prompts:
   bare:   an `openai.AsyncOpenAI` loop at concurrency 64 that only awaits the responses
   acotd:  `acotd diagnose` as a job: plan, request, parse reasoning and answer, check the
           answer against the reference, store attempt + cache entry, report progress
-Prints acotd/bare (goal >= 0.8) and both against ideal.
+Prints acotd/bare (goal >= 0.8) and both against ideal. With --budget USD the project has
+a spending cap, so every request also reserves its cost from the store's grant ledger.
 
     python bench/api_throughput.py [--requests 2000] [--concurrency 64] [--latency 0.1]
+                                   [--budget USD]
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, f"{base}/v1"
 
 
-def make_project(root: Path, url: str, n: int, concurrency: int):
+def make_project(root: Path, url: str, n: int, concurrency: int, budget: float):
     from acotd_tui.importing import import_files
     from acotd_tui.project import Project
 
@@ -53,6 +55,7 @@ def make_project(root: Path, url: str, n: int, concurrency: int):
         '[models.student]            # answers problems in `acotd diagnose`, evaluated by `acotd eval`\nbackend = "vllm"\nmodel = "Qwen/Qwen3-1.7B"',
         f'[models.student]\nbackend = "litellm"\nmodel = "openai/bench-student"\napi_base = "{url}"\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.2',
     ).replace("concurrency = 32", f"concurrency = {concurrency}")
+    text = text.replace("budget_usd = 0.0", f"budget_usd = {budget}")
     project.config_path.write_text(text)
     project.reload_config()
     rows = (SHARED / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:n]
@@ -109,11 +112,14 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--latency", type=float, default=0.1)
+    ap.add_argument("--budget", type=float, default=0.0, help="spending cap in USD (0 = none)")
     args = ap.parse_args()
     proc, url = start_server(args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            project = make_project(Path(tmp) / "bench", url, args.requests, args.concurrency)
+            project = make_project(
+                Path(tmp) / "bench", url, args.requests, args.concurrency, args.budget
+            )
             messages = prompts(project)
             bare = asyncio.run(bare_loop(url, messages, args.concurrency))
             ours, stored = acotd_run(project)
@@ -125,7 +131,8 @@ def main() -> int:
         return 1
     ideal = args.concurrency / args.latency
     print(
-        f"requests: {args.requests}, concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms"
+        f"requests: {args.requests}, concurrency {args.concurrency},"
+        f" latency {args.latency * 1000:.0f} ms, budget cap {args.budget or 'none'}"
     )
     print(f"ideal:  {ideal:7.0f} req/s")
     print(f"bare:   {bare:7.0f} req/s  ({bare / ideal:.2f} of ideal)")

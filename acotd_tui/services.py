@@ -37,6 +37,7 @@ class DashboardData:
     scheme: str
     counts: PipelineCounts
     active_jobs: list[Job]
+    budget_usd: float = 0.0  # the project's spending cap; 0 = none
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,11 @@ class AppServices:
     def dashboard(self) -> DashboardData:
         active = [j for j in self.store.jobs.list(limit=20) if j.status in ("running", "queued")]
         return DashboardData(
-            self.project.config.name, self.scheme, self.store.stats.pipeline(self.scheme), active
+            self.project.config.name,
+            self.scheme,
+            self.store.stats.pipeline(self.scheme),
+            active,
+            self.project.config.limits.budget_usd,
         )
 
     # -- problems ----------------------------------------------------------------------------

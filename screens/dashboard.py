@@ -81,7 +81,11 @@ class DashboardScreen(AcotdScreen):
         self.query_one("#review", Static).update(
             f"{counts.needs_review:,} need review\n{counts.conflicts:,} judge/check conflicts\n{counts.human_labelled:,} human-labelled"
         )
-        self.query_one("#spend", Static).update(f"{counts.tokens:,} tokens\n${counts.cost:,.4f}")
+        spend = f"{counts.tokens:,} tokens\n${counts.cost:,.4f}"
+        if data.budget_usd > 0:
+            left = max(0.0, data.budget_usd - counts.cost)
+            spend += f" of ${data.budget_usd:,.2f} cap\n${left:,.2f} left"
+        self.query_one("#spend", Static).update(spend)
         self.show_jobs(data)
 
     def show_jobs(self, data: DashboardData) -> None:

@@ -39,9 +39,24 @@ async def test_dashboard(demo_project):
         assert "problems" in stages and "695" in stages and "attempted" in stages
         labels = text(app.screen.query_one("#labels", Static))
         assert "126" in labels and "105" in labels
+        assert "cap" not in text(app.screen.query_one("#spend", Static))
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.query("HelpPanel")
+
+
+async def test_dashboard_shows_what_is_left_of_the_spending_cap(demo_project):
+    project = demo_project
+    text_ = project.config_path.read_text().replace("budget_usd = 0.0", "budget_usd = 25.0")
+    project.config_path.write_text(text_)
+    project.reload_config()
+    with project.store.db.tx() as conn:
+        project.store.llm_calls.put(conn, [("k", "m", "litellm", {"text": "", "cost": 5.5}, None)])
+    app = AcotdApp(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        spend = text(app.screen.query_one("#spend", Static))
+        assert "$5.5000 of $25.00 cap" in spend and "$19.50 left" in spend
 
 
 async def test_problems_filter_search_and_detail(demo_project):

@@ -1,4 +1,11 @@
-"""Is a final answer equivalent to the reference? A fast path, then math-verify.
+"""Is a final answer equivalent to the reference? Our rules around math-verify.
+
+The order (see `decide`): value-neutral notation removed (`answer_forms.canonical`), a
+left-hand side name dropped; plain numbers compared exactly for integers and to a relative
+tolerance otherwise, words and lists of those decided in the calling thread (`quick_check`);
+everything else goes to math-verify, whose "equal" is still held to our numeric tolerance,
+and whose "different" is re-examined part by part for tuples, intervals, sets and several
+answers.
 
 math-verify bounds its sympy work with `signal.alarm`, which only works in a process's main
 thread; our callers are asyncio loops, Textual workers and threads. So comparisons that need
@@ -10,58 +17,205 @@ identical strings, most of GSM8K, never leave the calling thread.
 from __future__ import annotations
 
 import multiprocessing as mp
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 
-_NUM = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+from acotd_tui.answer_forms import (
+    ABS_FLOOR,
+    REL_TOL,
+    Form,
+    Kind,
+    canonical,
+    compare_words,
+    numbers_match,
+    parse_number,
+    strip_names,
+    structure,
+)
 
 
-def _as_number(text: str) -> float | None:
-    cleaned = text.strip().strip("$").strip()
-    cleaned = cleaned.replace(",", "").replace("\\!", "").replace("\\,", "").replace(" ", "")
-    if cleaned.startswith("\\$"):
-        cleaned = cleaned[2:]
-    cleaned = cleaned.rstrip("%").removesuffix("\\%").rstrip(".")
-    if _NUM.match(cleaned):
-        try:
-            return float(cleaned)
-        except ValueError:
-            return None
+def _compare_parts(
+    answer: Form, reference: Form, atom: Callable[[str, str], bool | None]
+) -> bool | None:
+    """Compare two structured answers part by part; None when the shapes do not pair up.
+
+    Several answers and sets: order does not matter (each reference part matched by its own
+    answer part). Tuples, points and intervals: same brackets, same order. Unions: as sets.
+    A list of answers may also be written as a tuple in the same order.
+    """
+    kinds = {answer.kind, reference.kind}
+    unordered = {Kind.ANSWERS, Kind.SET}
+    if len(answer.parts) != len(reference.parts) or len(answer.parts) > _MAX_PARTS:
+        return None
+    if kinds <= unordered or kinds == {Kind.UNION}:
+        return _matching(answer.parts, reference.parts, atom)
+    if kinds == {Kind.BRACKETED}:
+        if answer.brackets != reference.brackets:
+            return False
+        return _all_in_order(answer.parts, reference.parts, atom)
+    if kinds == {Kind.BRACKETED, Kind.ANSWERS}:
+        bracketed = answer if answer.kind is Kind.BRACKETED else reference
+        if bracketed.brackets == "()" and _all_in_order(answer.parts, reference.parts, atom):
+            return True
     return None
 
 
+def _all_in_order(
+    answer: Sequence[str], reference: Sequence[str], atom: Callable[[str, str], bool | None]
+) -> bool | None:
+    verdicts = [atom(a, r) for a, r in zip(answer, reference, strict=True)]
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def _matching(
+    answer: Sequence[str], reference: Sequence[str], atom: Callable[[str, str], bool | None]
+) -> bool | None:
+    """A perfect matching under `atom` (parts are few: a small backtracking search)."""
+    table = [[atom(a, r) for a in answer] for r in reference]
+    if any(all(v is False for v in row) for row in table):
+        return False
+
+    def assign(i: int, used: frozenset[int]) -> bool:
+        if i == len(table):
+            return True
+        return any(
+            v is True and j not in used and assign(i + 1, used | {j})
+            for j, v in enumerate(table[i])
+        )
+
+    if assign(0, frozenset()):
+        return True
+    unknown = any(v is None for row in table for v in row)
+    return None if unknown else False
+
+
+def _quick_atom(answer: str, reference: str) -> bool | None:
+    if answer == reference:
+        return True
+    na, nr = parse_number(answer), parse_number(reference)
+    if na is not None and nr is not None:
+        return numbers_match(na, nr)
+    words = compare_words(answer, reference)
+    if words is not None:
+        return words
+    if _is_nested(answer) or _is_nested(reference):
+        return _quick_structured(answer, reference)
+    return None
+
+
+def _is_nested(text: str) -> bool:
+    return structure(text).kind is not Kind.ATOM
+
+
+def _quick_structured(answer: str, reference: str) -> bool | None:
+    fa, fr = structure(answer), structure(reference)
+    if fa.kind is Kind.ATOM and fr.kind is Kind.ATOM:
+        return None
+    return _compare_parts(fa, fr, _quick_atom)
+
+
 def quick_check(answer: str | None, reference: str) -> bool | None:
-    """True/False when decidable without sympy, None when math-verify must decide."""
+    """True/False when decidable without sympy, None when math-verify must decide.
+
+    Plain numbers, words, times and lists of those are decided here, in the calling thread.
+    """
     if answer is None or not answer.strip():
         return False
     a, r = " ".join(answer.split()), " ".join(reference.split())
     if a == r:
         return True
-    na, nr = _as_number(a), _as_number(r)
-    if na is not None and nr is not None:
-        return abs(na - nr) <= 1e-6 * max(1.0, abs(nr))
-    return None
+    a, r = strip_names(canonical(a), canonical(r))
+    if not a:
+        return False
+    return _quick_atom(a, r)
+
+
+_MAX_PARTS = 12
+
+
+def _mv_parse(text: str) -> list:
+    from math_verify import parse
+
+    return parse(f"\\boxed{{{text}}}", parsing_timeout=5)
+
+
+def _numeric_guard(gold: list, pred: list) -> bool:
+    """math-verify said equal: hold two plain numbers to our own tolerance as well.
+
+    math-verify rounds to 6 decimals, so `0` would match `5.158e-07`; here an integer
+    reference must be met exactly and any other within `REL_TOL` (see `numbers_match`).
+    """
+    import sympy
+
+    g, p = gold[0], pred[0]
+    if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)):
+        return True
+    if not (g.is_number and p.is_number) or g.free_symbols or p.free_symbols:
+        return True
+    try:
+        gv, pv = complex(sympy.N(g, 30)), complex(sympy.N(p, 30))
+    except (TypeError, ValueError):
+        return True
+    diff, size = abs(gv - pv), abs(gv)
+    if g.is_Integer or (g.is_Rational and g.q == 1):
+        return diff <= 1e-12 * max(1.0, size)
+    return diff <= max(REL_TOL * size, float(ABS_FLOOR))
+
+
+def _mv_equal(answer: str, reference: str) -> bool | None:
+    from math_verify import verify
+
+    gold, pred = _mv_parse(reference), _mv_parse(answer)
+    if not gold or not pred:
+        return False if gold else None
+    if not verify(gold, pred, timeout_seconds=5):
+        return False
+    return _numeric_guard(gold, pred)
+
+
+def decide(answer: str | None, reference: str, _depth: int = 0) -> bool | None:
+    """The full comparison: our rules, math-verify, then structure-aware fallbacks.
+
+    Order: `quick_check` (numbers, words, lists of them); math-verify on the canonical
+    texts (a `True` still held to our numeric tolerance); where it says no, the parts of
+    tuples, intervals, sets and several answers compared one by one (math-verify on each);
+    a left-hand side name already dropped. Needs math-verify's signal timeouts: call it in
+    a main thread (the checker's worker processes do).
+    """
+    quick = quick_check(answer, reference)
+    if quick is not None or answer is None:
+        return quick
+    a, r = strip_names(canonical(answer), canonical(reference))
+    try:
+        verdict = _mv_equal(a, r)
+    except Exception:
+        verdict = None
+    if verdict is True or _depth >= 2:
+        return verdict
+    fa, fr = structure(a), structure(r)
+    if fa.kind is Kind.ATOM and fr.kind is Kind.ATOM:
+        return verdict
+    parts = _compare_parts(fa, fr, lambda x, y: decide(x, y, _depth + 1))
+    if parts is True:
+        return True
+    return verdict if verdict is not None else parts
 
 
 def _verify_in_worker(pair: tuple[str, str]) -> bool | None:
     """Runs in a pool process (main thread), so math-verify's signal timeouts are active."""
-    from math_verify import parse, verify
-
     answer, reference = pair
     try:
-        gold = parse(f"\\boxed{{{reference}}}", parsing_timeout=5)
-        pred = parse(f"\\boxed{{{answer}}}", parsing_timeout=5)
-        if not gold or not pred:
-            return False if gold else None
-        return bool(verify(gold, pred, timeout_seconds=5))
+        return decide(answer, reference)
     except Exception:
         return None
 
 
 def _warm() -> None:
     import math_verify  # noqa: F401  (import once per worker, not per task)
+    import sympy  # noqa: F401
 
 
 class AnswerChecker:

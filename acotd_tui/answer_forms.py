@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 
 # ---------------------------------------------------------------- canonical text
 
@@ -82,6 +83,7 @@ def squash_spaces(text: str) -> str:
     return _WS.sub("", _CONTROL_WORD_SPACE.sub("\\1\x00", text)).replace("\x00", " ")
 
 
+@lru_cache(maxsize=8192)  # references repeat across K samples and attempts
 def canonical(text: str) -> str:
     """The answer with value-neutral notation removed (see the module docstring)."""
     from acotd_tui.answers import extract_last_boxed
@@ -148,14 +150,15 @@ def _unsigned(text: str) -> Fraction | None:
         den = Fraction(m.group(3) or m.group(4))
         return Fraction(m.group(1) or m.group(2)) / den if den else None
     if m := _MIXED.match(text):
-        den = int(m.group(3))
-        return Fraction(int(m.group(1))) + Fraction(int(m.group(2)), den) if den else None
+        whole, num, den_int = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return whole + Fraction(num, den_int) if den_int else None
     if m := _SLASH.match(text):
         den = Fraction(m.group(2))
         return Fraction(m.group(1)) / den if den else None
     return None
 
 
+@lru_cache(maxsize=8192)  # references repeat across K samples and attempts
 def parse_number(text: str) -> Number | None:
     """A plain number written in any of the usual ways, exactly; None for anything else."""
     text = text.strip()
@@ -260,6 +263,8 @@ _OPEN, _CLOSE = "([{", ")]}"
 
 def split_top(text: str, sep: str) -> list[str]:
     """Split at `sep` outside any brackets (`\\{`, intervals' mixed brackets included)."""
+    if sep not in text:
+        return [text.strip()]
     parts, depth, start, i = [], 0, 0, 0
     while i < len(text):
         ch = text[i]
@@ -297,6 +302,7 @@ def _spans_whole(text: str, open_len: int) -> bool:
     return False
 
 
+@lru_cache(maxsize=8192)  # references repeat across K samples and attempts
 def structure(text: str) -> Form:
     """The top-level shape of a canonical answer."""
     if not _THOUSANDS.match(text):
@@ -327,6 +333,8 @@ _MEMBER = re.compile(r"\\in(?![A-Za-z])")
 
 
 def _name_and_value(part: str) -> tuple[str | None, str]:
+    if "=" not in part and "\\in" not in part:
+        return None, part
     marked = _MEMBER.sub("\x01", part)  # `x \\in S`, not `\\infty`
     for relation in ("=", "\x01"):
         pieces = split_top(marked, relation)

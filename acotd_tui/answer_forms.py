@@ -228,11 +228,18 @@ def compare_words(answer: str, reference: str) -> bool | None:
     if _WORDS.match(a) and _WORDS.match(r) and (len(a) > 1 or len(r) > 1):
         if a.replace(" ", "").casefold() == r.replace(" ", "").casefold():
             return True
-        # `ab` and `ba` may be products of variables: short letter runs go to math-verify.
-        return False if min(len(a), len(r)) >= 4 else None
+        # `ab` and `ba` may be products of variables, equal as such: short rearrangements go
+        # to math-verify; longer letter runs are words (`Monday` is not `Dynamo`).
+        if sorted(_letters(a)) == sorted(_letters(r)) and max(len(a), len(r)) <= 3:
+            return None
+        return False
     if len(a) == 1 and len(r) == 1 and a.isalpha() and r.isalpha():
         return a.casefold() == r.casefold()
     return None
+
+
+def _letters(text: str) -> list[str]:
+    return [c for c in text if c.isalpha()]
 
 
 def _choice(text: str) -> str:

@@ -45,10 +45,14 @@ def _compare_parts(
 
     Several answers and sets: order does not matter (each reference part matched by its own
     answer part). Tuples, points and intervals: same brackets, same order. Unions: as sets.
-    A list of answers may also be written as a tuple in the same order.
+    Mixed shapes: a reference list answered in parentheses, `(1, 2)` for `1, 2`, is the same
+    answers (any order); a bare `1, 2` for the pair `(1, 2)` counts in order; a set or bare
+    list is never a closed or half-open interval, nor a set a tuple.
     """
     kinds = {answer.kind, reference.kind}
     unordered = {Kind.ANSWERS, Kind.SET}
+    if Kind.ATOM in kinds:
+        return None
     if len(answer.parts) != len(reference.parts) or len(answer.parts) > _MAX_PARTS:
         return None
     if kinds <= unordered or kinds == {Kind.UNION}:
@@ -59,8 +63,13 @@ def _compare_parts(
         return _all_in_order(answer.parts, reference.parts, atom)
     if kinds == {Kind.BRACKETED, Kind.ANSWERS}:
         bracketed = answer if answer.kind is Kind.BRACKETED else reference
-        if bracketed.brackets == "()" and _all_in_order(answer.parts, reference.parts, atom):
-            return True
+        if bracketed.brackets != "()":
+            return False
+        if reference.kind is Kind.ANSWERS:
+            return _matching(answer.parts, reference.parts, atom)
+        return _all_in_order(answer.parts, reference.parts, atom)
+    if kinds == {Kind.BRACKETED, Kind.SET}:
+        return False
     return None
 
 
@@ -186,9 +195,9 @@ def decide(answer: str | None, reference: str, _depth: int = 0) -> bool | None:
     """The full comparison: our rules, math-verify, then structure-aware fallbacks.
 
     Order: `quick_check` (numbers, words, lists of them); math-verify on the canonical
-    texts (a `True` still held to our numeric tolerance); where it says no, the parts of
-    tuples, intervals, sets and several answers compared one by one (math-verify on each);
-    a left-hand side name already dropped. Needs math-verify's signal timeouts: call it in
+    texts (a `True` still held to our numeric tolerance); then, for tuples, intervals, sets
+    and several answers, the parts compared one by one (math-verify on each) decide where
+    the shapes pair up. A left-hand side name is dropped first. Needs math-verify's signal timeouts: call it in
     a main thread (the checker's worker processes do).
     """
     quick = quick_check(answer, reference)
@@ -199,15 +208,15 @@ def decide(answer: str | None, reference: str, _depth: int = 0) -> bool | None:
         verdict = _mv_equal(a, r)
     except Exception:
         verdict = None
-    if verdict is True or _depth >= 2:
-        return verdict
     fa, fr = structure(a), structure(r)
-    if fa.kind is Kind.ATOM and fr.kind is Kind.ATOM:
+    if _depth >= 2 or (fa.kind is Kind.ATOM and fr.kind is Kind.ATOM):
         return verdict
+    # math-verify reads `(1, 2)` as an interval and compares sets and tuples loosely: where
+    # the shapes are clear, they decide; otherwise its verdict stands.
     parts = _compare_parts(fa, fr, lambda x, y: decide(x, y, _depth + 1))
-    if parts is True:
-        return True
-    return verdict if verdict is not None else parts
+    if parts is not None:
+        return parts
+    return verdict
 
 
 def _verify_in_worker(pair: tuple[str, str]) -> bool | None:

@@ -108,6 +108,40 @@ def canonical(text: str) -> str:
         text = inner.strip()
     if text.endswith(".") and not re.search(r"[ap]\.m\.$", text, re.IGNORECASE):
         text = text[:-1]
+    return _inequality_as_interval(text)
+
+
+_LESS = r"(\\le(?:q)?|\\lt|<=|<)"
+_CHAIN = re.compile(rf"^([^<>=\\]+?|\\?-?[^<>=]*?)\s*{_LESS}\s*([A-Za-z])\s*{_LESS}\s*(.+)$")
+_ONE_SIDED = re.compile(r"^([A-Za-z])\s*(\\ge(?:q)?|\\gt|>=|>|\\le(?:q)?|\\lt|<=|<)\s*(.+)$")
+
+
+_NUMERIC_BOUND = re.compile(r"\d|\\pi|\\infty")
+
+
+def _inequality_as_interval(text: str) -> str:
+    r"""`-2 \le x \le 7` -> `[-2,7]`; `x > 3` -> `(3,\infty)`: one variable, plain bounds."""
+    if "<" not in text and "\\l" not in text and ">" not in text and "\\g" not in text:
+        return text
+    if m := _CHAIN.match(text):
+        low, rel1, _, rel2, high = m.groups()
+        if any(ch in low + high for ch in "<>") or "\\le" in high or "\\lt" in high:
+            return text
+        if not (_NUMERIC_BOUND.search(low) and _NUMERIC_BOUND.search(high)):
+            return text  # `a < x < b`: bounds that are letters stay a relation
+        left = "[" if rel1 in ("\\le", "\\leq", "<=") else "("
+        right = "]" if rel2 in ("\\le", "\\leq", "<=") else ")"
+        return f"{left}{low.strip()},{high.strip()}{right}"
+    if m := _ONE_SIDED.match(text):
+        _, rel, bound = m.groups()
+        if any(ch in bound for ch in "<>=") or "\\le" in bound or "\\ge" in bound:
+            return text
+        if not _NUMERIC_BOUND.search(bound):
+            return text
+        closed = rel in ("\\le", "\\leq", "<=", "\\ge", "\\geq", ">=")
+        if rel.startswith((">", "\\g")):
+            return f"{'[' if closed else '('}{bound},\\infty)"
+        return f"(-\\infty,{bound}{']' if closed else ')'}"
     return text
 
 

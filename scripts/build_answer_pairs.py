@@ -208,6 +208,11 @@ REWRITES: list[tuple[str, str, str, bool, str]] = [
     ("math500", "1,-2", "(1, -2)", True, "several answers written as a tuple in order"),
     ("math500", "x \\in [-2,7]", "[-2, 7]", True, "interval without `x \\in`"),
     ("math500", "x \\in [-2,7]", "(-2, 7]", False, "open end where the reference is closed"),
+    ("math500", "x \\in [-2,7]", "-2 \\le x \\le 7", True, "the interval as an inequality"),
+    ("math500", "x \\in [-2,7]", "-2 < x \\le 7", False, "the inequality with an open end"),
+    ("math500", "(2,\\infty)", "x > 2", True, "one-sided inequality"),
+    ("math500", "(2,\\infty)", "x \\ge 2", False, "closed where the reference is open"),
+    ("math500", "(-\\infty, 0]", "x \\leq 0", True, "one-sided inequality, closed"),
     ("math500", "(3,4]", "(3, 4]", True, "half-open interval spacing"),
     ("math500", "(3,4]", "[3,4]", False, "closed where the reference is open"),
     (

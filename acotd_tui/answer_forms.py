@@ -167,6 +167,9 @@ _MIXED = re.compile(r"^(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _SLASH = re.compile(rf"^({_DECIMAL})/({_DECIMAL})$")
 
 
+_MAX_EXPONENT = 400
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     value: Fraction
@@ -177,9 +180,13 @@ def _unsigned(text: str) -> Fraction | None:
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
     if _PLAIN.match(text):
-        return Fraction(text)
+        _, _, exponent = text.lower().partition("e")
+        return Fraction(text) if abs(int(exponent or 0)) <= _MAX_EXPONENT else None
     if m := _SCI.match(text):
-        return Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or m.group(3))
+        exponent = int(m.group(2) or m.group(3))
+        if abs(exponent) > _MAX_EXPONENT:
+            return None  # 10^{999999} is not worth building exactly; math-verify decides
+        return Fraction(m.group(1)) * Fraction(10) ** exponent
     if m := _FRAC.match(text):
         den = Fraction(m.group(3) or m.group(4))
         return Fraction(m.group(1) or m.group(2)) / den if den else None
@@ -209,7 +216,7 @@ def parse_number(text: str) -> Number | None:
             text = stripped
     text = text.removeprefix("\\$").removeprefix("$").strip()
     sign = 1
-    if text[:1] in "+-":
+    if text and text[0] in "+-":
         sign, text = (-1 if text[0] == "-" else 1), text[1:].strip()
         text = text.removeprefix("\\$").removeprefix("$")
     if text.startswith("{") and text.endswith("}") and text.count("{") == 1:

@@ -107,3 +107,23 @@ def test_undecidable_answers_go_to_math_verify_not_guessed():
     assert quick_check("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}") is None
     assert quick_check(None, "3") is False
     assert quick_check("  ", "3") is False
+
+
+ODD_TEXTS = [
+    "", "$", "$$", "\\boxed{", "['", "['a'", "[1,", "\\{", "((", "=", "x=", "=5",
+    "\\frac{1}{0}", "1/0", "0/0", "\\frac{}{}", "1e999999", "10^{999999}", "\\text{", ",,",
+    "%", "\\%", "\\$", "-", "\\in", "<x<", "1<x<", "['1', ['2']]", "[None]", "1" * 5000,
+    "\\cup", "(1,2)\\cup", "x>1e99999",
+]  # fmt: skip
+
+
+def test_odd_text_never_raises_and_stays_fast():
+    """The quick path runs in the callers' threads: malformed text must not break them."""
+    references = ["3", "\\frac{1}{2}", "(1, 2)", "1, 2", "\\text{Monday}", "[0, 1)", "8\\%"]
+    start = time.perf_counter()
+    for odd in ODD_TEXTS:
+        for ref in references + ODD_TEXTS:
+            for a, r in ((odd, ref), (ref, odd)):
+                assert quick_check(a, r) in (True, False, None)
+    assert time.perf_counter() - start < 10
+    assert quick_check("1e999999", "1") is None  # not built exactly; math-verify decides

@@ -180,8 +180,8 @@ def _unsigned(text: str) -> Fraction | None:
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
     if _PLAIN.match(text):
-        _, _, exponent = text.lower().partition("e")
-        return Fraction(text) if abs(int(exponent or 0)) <= _MAX_EXPONENT else None
+        written_exponent = text.lower().partition("e")[2]
+        return Fraction(text) if abs(int(written_exponent or 0)) <= _MAX_EXPONENT else None
     if m := _SCI.match(text):
         exponent = int(m.group(2) or m.group(3))
         if abs(exponent) > _MAX_EXPONENT:

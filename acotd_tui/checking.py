@@ -3,9 +3,9 @@
 The order (see `decide`): value-neutral notation removed (`answer_forms.canonical`), a
 left-hand side name dropped; plain numbers compared exactly for integers and to a relative
 tolerance otherwise, words and lists of those decided in the calling thread (`quick_check`);
-everything else goes to math-verify, whose "equal" is still held to our numeric tolerance,
-and whose "different" is re-examined part by part for tuples, intervals, sets and several
-answers.
+everything else goes to math-verify, whose "equal" is still held to our numeric tolerance;
+for tuples, intervals, sets and several answers whose shapes pair up, the parts compared one
+by one decide (math-verify compares sets and tuples loosely).
 
 math-verify bounds its sympy work with `signal.alarm`, which only works in a process's main
 thread; our callers are asyncio loops, Textual workers and threads. So comparisons that need
@@ -203,8 +203,8 @@ def decide(answer: str | None, reference: str, _depth: int = 0) -> bool | None:
     Order: `quick_check` (numbers, words, lists of them); math-verify on the canonical
     texts (a `True` still held to our numeric tolerance); then, for tuples, intervals, sets
     and several answers, the parts compared one by one (math-verify on each) decide where
-    the shapes pair up. A left-hand side name is dropped first. Needs math-verify's signal timeouts: call it in
-    a main thread (the checker's worker processes do).
+    the shapes pair up. A left-hand side name is dropped first. Needs math-verify's signal
+    timeouts: call it in a main thread (the checker's worker processes do).
     """
     quick = quick_check(answer, reference)
     if quick is not None or answer is None:

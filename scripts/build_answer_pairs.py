@@ -64,11 +64,15 @@ DISAGREE: dict[tuple[str, str, str], tuple[bool, str]] = {
 
 
 def _literal(value: object) -> list:
-    return ast.literal_eval(value) if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+    """Qwen's sample files hold lists either as lists or as Python-literal strings."""
+    if isinstance(value, str):
+        return list(ast.literal_eval(value))
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def qwen_pairs(data: Path) -> list[dict]:
-    out, seen = [], set()
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
     for line in (data / "qwen25_math_samples" / "math_cot_100.jsonl").open():
         row = json.loads(line)
         reference = str(row["answer"])
@@ -91,7 +95,9 @@ def processbench_pairs(data: Path) -> list[dict]:
             answer = row.get("answer") or extract_last_boxed(row["solution"])
             if answer:
                 references[row["problem"].strip()] = answer
-    out, seen, wrong = [], set(), 0
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    wrong = 0
     for line in (data / "processbench" / "math.jsonl").open():
         row = json.loads(line)
         reference = references.get(row["problem"].strip())

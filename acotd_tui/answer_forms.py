@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -38,8 +39,18 @@ def _unwrap_list_text(text: str) -> str:
         return text
     if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
         return text
-    parts = [_strip_dollars(str(v).strip()) for v in value]
-    return ", ".join(p for p in parts if p)
+    return answer_list_text(value)
+
+
+ANSWER_LIST_SEPARATOR = ", "
+"""How several answers are written as one reference: `1, 2` (order free when checked)."""
+
+
+def answer_list_text(values: Sequence[object]) -> str:
+    """Several answers as one reference text the checker reads as such: `['$1$', '2']` ->
+    `1, 2`; one element -> that element; empty elements dropped."""
+    parts = [_strip_dollars(str(v).strip()) for v in values]
+    return ANSWER_LIST_SEPARATOR.join(p for p in parts if p)
 
 
 def _strip_dollars(text: str) -> str:

@@ -269,8 +269,9 @@ class AnswerChecker:
         pending = [i for i, v in enumerate(results) if v is None and pairs[i][0]]
         if not pending:
             return results
-        self.sympy_checks += len(pending)
-        work = [(str(pairs[i][0]), pairs[i][1]) for i in pending]
+        # K samples of one problem often give the same answer: each distinct pair once.
+        work = list(dict.fromkeys((str(pairs[i][0]), pairs[i][1]) for i in pending))
+        self.sympy_checks += len(work)
         try:
             outcome = self._get_pool().map_async(_verify_in_worker, work, chunksize=8)
             values = outcome.get(timeout=self.hard_timeout_s + 2 * len(work))
@@ -279,8 +280,9 @@ class AnswerChecker:
             # the batch one by one so only the culprit stays undecided.
             self._reset_pool()
             values = [self._one(w) for w in work]
-        for i, v in zip(pending, values, strict=True):
-            results[i] = v
+        decided = dict(zip(work, values, strict=True))
+        for i in pending:
+            results[i] = decided[(str(pairs[i][0]), pairs[i][1])]
         return results
 
     def _one(self, pair: tuple[str, str]) -> bool | None:

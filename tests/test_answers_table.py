@@ -127,3 +127,21 @@ def test_odd_text_never_raises_and_stays_fast():
                 assert quick_check(a, r) in (True, False, None)
     assert time.perf_counter() - start < 10
     assert quick_check("1e999999", "1") is None  # not built exactly; math-verify decides
+
+
+def test_answer_list_text_is_what_the_checker_reads_as_several_answers():
+    from acotd_tui.answer_forms import answer_list_text
+
+    assert answer_list_text(["$1$", 2, " "]) == "1, 2"
+    assert answer_list_text(["$\\frac{1}{2 n+2}$"]) == "\\frac{1}{2 n+2}"
+    assert quick_check("2, 1", answer_list_text(["1", "2"])) is True
+    with AnswerChecker() as checker:  # one of two answers: math-verify's set says no
+        assert checker.check("2", answer_list_text(["1", "2"])) is False
+
+
+def test_repeated_pairs_go_to_math_verify_once():
+    """K samples with the same answer: one sympy comparison, the verdict copied to each."""
+    pairs = [("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}")] * 5 + [("\\sqrt{2}", "\\sqrt{3}")]
+    with AnswerChecker() as checker:
+        assert checker.check_many(pairs) == [True] * 5 + [False]
+        assert checker.sympy_checks == 2

@@ -127,9 +127,13 @@ def test_file_deleting_solution_leaves_the_host_untouched(tmp_path):
         f"import ctypes\nctypes.CDLL(None).unlink({str(canary).encode()!r})\n",
         "import os\nfor root, dirs, files in os.walk('/tmp'):\n    for f in files:\n        try:\n            os.remove(os.path.join(root, f))\n        except OSError:\n            pass\n",
     ]
-    for code in attacks:
+    for code in attacks[:-1]:
         report = run_solution(code + "print(5)\n", STDIO, LIMITS)
         assert report.status in ("blocked", "crash") and not report.passed, (code, report.outcomes)
+    # Behind bubblewrap /tmp is private and empty: the walk finds nothing to delete, the
+    # program prints 5 for both cases and honestly fails the second.
+    report = run_solution(attacks[-1] + "print(5)\n", STDIO, LIMITS)
+    assert report.status in ("blocked", "crash", "fail") and not report.passed, report.outcomes
     assert canary.read_text() == "host data"
     # The throwaway directories are gone too.
     assert not [

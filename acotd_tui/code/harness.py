@@ -46,7 +46,8 @@ EXIT_CRASH, EXIT_MEMORY, EXIT_BLOCKED = 1, 12, 13
 PRELOAD = [
     "abc", "array", "bisect", "calendar", "cmath", "collections", "collections.abc",
     "contextlib", "copy", "dataclasses", "datetime", "decimal", "encodings.idna",
-    "encodings.latin_1", "encodings.ascii", "enum", "fractions", "functools", "hashlib",
+    "encodings.latin_1", "encodings.ascii", "enum", "fnmatch", "fractions", "functools", "glob",
+    "hashlib",
     "heapq", "itertools", "json", "math", "numbers", "operator", "pprint", "queue", "random",
     "re", "shutil", "socket", "statistics", "string", "struct", "subprocess", "textwrap",
     "threading", "types", "typing", "unicodedata", "weakref",
@@ -97,21 +98,21 @@ def inside(path):
 
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-PATH_EVENTS = {
+PATH_EVENTS = frozenset({
     "os.remove", "os.unlink", "os.rmdir", "os.rename", "os.replace", "shutil.rmtree",
     "os.truncate", "os.chmod", "os.chown", "os.mkdir", "os.symlink", "os.link", "os.utime",
     "shutil.move", "shutil.copyfile", "os.chdir", "os.chroot", "os.mkfifo", "os.mknod",
-}  # fmt: skip
-PROCESS_EVENTS = {
+})  # fmt: skip
+PROCESS_EVENTS = frozenset({
     "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork", "os.forkpty",
     "os.spawn", "pty.spawn", "os.kill", "os.killpg", "os.startfile", "_posixsubprocess.fork_exec",
     "os.setuid", "os.setsid",
-}  # fmt: skip
-NET_EVENTS = {
+})  # fmt: skip
+NET_EVENTS = frozenset({
     "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
     "socket.gethostbyname", "socket.__new__",
-}  # fmt: skip
-DENIED_SYMBOLS = {
+})  # fmt: skip
+DENIED_SYMBOLS = frozenset({
     b"unlink", b"unlinkat", b"remove", b"rmdir", b"rename", b"renameat", b"renameat2",
     b"system", b"execve", b"execv", b"execvp", b"execl", b"fork", b"vfork", b"clone",
     b"socket", b"connect", b"kill", b"tgkill", b"killpg", b"truncate", b"ftruncate",
@@ -119,7 +120,7 @@ DENIED_SYMBOLS = {
     b"openat64", b"creat", b"fopen", b"fopen64", b"freopen", b"syscall", b"ptrace",
     b"mount", b"umount", b"setuid", b"setsid", b"symlink", b"link", b"mkdir", b"mkdirat",
     b"dlopen", b"prctl", b"write", b"pwrite",
-}  # fmt: skip
+})  # fmt: skip
 
 
 def audit(event, args):

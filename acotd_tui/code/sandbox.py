@@ -139,35 +139,46 @@ def _scrubbed_env(home: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def private_run_dir(*, for_nobody: bool) -> Iterator[Path]:
-    """A run directory only its runner can enter (mkdtemp: 0700), with the solution's
-    working directory `box` inside; removed afterwards whatever the solution left there."""
+def private_run_dir(*, owner: tuple[int, int] | None = None, for_nobody: bool = False) -> Iterator[Path]:
+    """A run directory only its runner can enter (mkdtemp: 0700; `owner` when the runner is
+    another user), with the solution's working directory `box` inside (owned by `nobody`
+    when the solution will drop to it); removed afterwards whatever the solution left there."""
     run_dir = Path(tempfile.mkdtemp(prefix="acotd-sandbox-"))
     try:
         box = run_dir / "box"
         box.mkdir(mode=0o700)
+        if owner is not None:
+            os.chown(run_dir, *owner)
+            os.chown(box, *owner)
         if for_nobody:
             os.chown(box, NOBODY, NOBODY)
         yield run_dir
     finally:
 
-        def unlock(_fn, path, _exc):  # a solution may leave unreadable folders behind
-            with contextlib.suppress(OSError):
-                os.chmod(path, 0o700)
+        def unlock(_fn: object, path: str, _exc: object) -> None:
+            with contextlib.suppress(OSError):  # a solution may leave unreadable folders
                 os.chmod(os.path.dirname(path), 0o700)
+                os.chmod(path, 0o700)
             shutil.rmtree(path, ignore_errors=True)
 
         shutil.rmtree(run_dir, onerror=unlock)
 
 
 def checker_spec(
-    code: str, tests: CodeTests, limits: SandboxLimits, run_dir: Path, level: Isolation
+    code: str,
+    tests: CodeTests,
+    limits: SandboxLimits,
+    run_dir: Path,
+    level: Isolation,
+    *,
+    as_root: bool | None = None,
 ) -> dict:
     """What the checker needs: the tests, the limits and the exact sandbox command."""
     box = run_dir / "box"
     harness = [limits.python, "-I", str(CODE_DIR / "harness.py")]
     if level is Isolation.BUBBLEWRAP:
-        prefix = bwrap_prefix(box, as_root=os.geteuid() == 0, extra_ro=interpreter_paths())
+        as_root = os.geteuid() == 0 if as_root is None else as_root
+        prefix = bwrap_prefix(box, as_root=as_root, extra_ro=interpreter_paths())
         inner_box = BOX
     elif level is Isolation.CUSTOM:
         prefix = [part.replace("{workdir}", str(box)) for part in limits.isolation_command]

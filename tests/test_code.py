@@ -268,3 +268,107 @@ def test_runs_as_nobody_in_its_own_network_namespace_when_root():
         LIMITS,
     )
     assert report.passed and "uid nobody" in report.isolation
+
+
+# ------------------------------------------------------------------ tests that would notice
+
+ADD_TESTS = {
+    "stdio": STDIO,
+    "functional": CodeTests(
+        "functional", [{"args": [2, 3], "expected": 5}, {"args": [10, -4], "expected": 6}], "add"
+    ),
+    "humaneval": CodeTests(
+        "assert",
+        [
+            "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n\ncheck(add)\n",
+            "def check(candidate):\n    assert candidate(1, 1) == 2\n\ncheck(add)\n",
+        ],
+        "add",
+    ),
+    "mbpp": CodeTests("assert", ["assert add(2, 3) == 5", "assert add(10, -4) == 6"]),
+}
+HALF_RIGHT_FN = "def add(a, b):\n    return a + b if a < 5 else 0\n"
+HALF_RIGHT_IO = "a, b = map(int, input().split())\nprint(a + b if a < 5 else 0)\n"
+
+
+@pytest.mark.parametrize("kind", list(ADD_TESTS))
+def test_partly_right_solutions_fail(kind):
+    """Some tests right, some wrong: the answer fails, and each test is reported as it went.
+    (HumanEval: the first check() has a right then a wrong assert; the second is right.)"""
+    code = HALF_RIGHT_IO if kind == "stdio" else HALF_RIGHT_FN
+    report = run_solution(code, ADD_TESTS[kind], LIMITS)
+    assert [o.status for o in report.outcomes] == ["pass", "fail"] if kind != "humaneval" else [
+        "fail",
+        "pass",
+    ], report.outcomes
+    assert report.status == "fail" and not report.passed and report.passed_count == 1
+    right = "a, b = map(int, input().split())\nprint(a + b)\n" if kind == "stdio" else (
+        "def add(a, b):\n    return a + b\n"
+    )
+    assert run_solution(right, ADD_TESTS[kind], LIMITS).passed
+
+
+def test_plain_data_crosses_and_tests_run_outside():
+    """Tuples, sets, dicts with int keys, bytes and floats come back as themselves; a
+    HumanEval check that expects an exception sees the solution's ValueError; MBPP setup code
+    runs beside the tests."""
+    code = (
+        "def pair(a):\n    return (a, {a}, {a: [a]}, bytes([a]), a / 4)\n"
+        "def strict(a):\n    if a < 0:\n        raise ValueError('negative')\n    return a\n"
+    )
+    tests = CodeTests(
+        "assert",
+        [
+            "assert pair(3) == (3, {3}, {3: [3]}, b'\\x03', 0.75)",
+            "assert type(pair(1)[0]) is int and type(pair(1)) is tuple",
+            "try:\n    strict(-1)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n    assert False\n",
+            "assert strict(LIMIT) == LIMIT",
+        ],
+        None,
+        "LIMIT = 7",
+    )
+    report = run_solution(code, tests, LIMITS)
+    assert report.passed, report.outcomes
+
+
+def test_wire_refuses_anything_but_plain_data():
+    from acotd_tui.code import wire
+
+    value = [1, (2.5, "x"), {3: {4}}, frozenset({5}), b"\x00", None, True, 1j]
+    assert wire.decode(wire.encode(value)) == value
+    for bad in ({"$": "eq", "v": []}, {"$": "set", "v": [[1]]}, {"a": 1}, {"$": "tuple"}):
+        with pytest.raises(wire.WireError):
+            wire.decode(bad)
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(wire.WireError):
+        wire.encode(Anything())
+
+
+def test_a_short_or_odd_checker_report_is_never_a_pass():
+    from acotd_tui.code.sandbox import parse_report
+
+    one_pass = {"index": 0, "status": "pass"}
+    outcomes, _, _ = parse_report({"outcomes": [one_pass]}, 2)
+    assert [o.status for o in outcomes] == ["crash", "not_run"]
+    outcomes, _, _ = parse_report({"outcomes": [one_pass, {"status": "passed"}]}, 2)
+    assert [o.status for o in outcomes] == ["pass", "crash"]
+    outcomes, _, _ = parse_report({"error": "timeout", "detail": "late"}, 1)
+    assert [o.status for o in outcomes] == ["timeout"]
+    assert run_solution("print(1)\n", CodeTests("stdio", []), LIMITS).status == "fail"
+
+
+def test_each_run_directory_is_private(tmp_path):
+    """0700 and owned by the runner; the report comes on a pipe, not from a file in it."""
+    from acotd_tui.code.sandbox import private_run_dir
+
+    with private_run_dir() as run_dir:
+        assert run_dir.stat().st_mode & 0o777 == 0o700 and run_dir.stat().st_uid == os.geteuid()
+        assert (run_dir / "box").stat().st_mode & 0o777 == 0o700
+    assert not run_dir.exists()
+    probe = "import os\nprint(oct(os.stat('..').st_mode & 0o777), sorted(os.listdir('.')))\n"
+    report = run_solution(probe, CodeTests("stdio", [{"input": "", "output": "x"}]), LIMITS)
+    assert "[]" in report.outcomes[0].stdout  # nothing of ours in the solution's folder

@@ -47,7 +47,7 @@ KINDS = {
         ["def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n\ncheck(add)\n"],
         "add",
     ),
-    "mbpp": CodeTests("assert", ["assert add(2, 3) == 5", "assert set([add(10, -4)]) == set([6])"]),
+    "mbpp": CodeTests("assert", ["assert int(add(2, 3)) == 5", "assert set([add(10, -4)]) == set([6])"]),
 }
 WRONG_FN = "def add(a, b):\n    return a * b\n"
 WRONG_IO = "a, b = map(int, input().split())\nprint(a * b)\n"
@@ -123,7 +123,11 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
             "humaneval",
             "import builtins\nbuiltins.AssertionError = type('AssertionError', (BaseException,), {})\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\nbuiltins.all = lambda x: True\n" + WRONG_FN,
         ),
-        ("shadow a builtin the test uses (set)", "mbpp", "def set(*a):\n    return 1\n" + WRONG_FN),
+        (
+            "shadow builtins the test uses (int, set)",
+            "mbpp",
+            "def int(*a):\n    return 5\ndef set(*a):\n    return 1\n" + WRONG_FN,
+        ),
         ("rewrite result.json and exit", "function", FAKE_RESULT + "os._exit(0)\n"),
         ("rewrite result.json", "stdio", FAKE_RESULT + WRONG_IO),
         ("sys.exit(0) before the tests", "humaneval", "import sys\nsys.exit(0)\n" + WRONG_FN),

@@ -372,3 +372,16 @@ def test_each_run_directory_is_private(tmp_path):
     probe = "import os\nprint(oct(os.stat('..').st_mode & 0o777), sorted(os.listdir('.')))\n"
     report = run_solution(probe, CodeTests("stdio", [{"input": "", "output": "x"}]), LIMITS)
     assert "[]" in report.outcomes[0].stdout  # nothing of ours in the solution's folder
+
+
+def test_status_says_once_how_code_is_isolated(project, monkeypatch):
+    from acotd_tui.code import isolation
+
+    out = CliRunner().invoke(main, ["status", "-p", str(project.root)])
+    assert out.exit_code == 0 and out.output.count("code sandbox: ") == 1, out.output
+    monkeypatch.setattr(isolation, "bubblewrap_works", lambda euid: False)
+    line = isolation.isolation_summary()
+    assert line.startswith("WARNING: no filesystem or network isolation") and "bubblewrap" in line
+    out = CliRunner().invoke(main, ["status", "-p", str(project.root)])
+    assert "code sandbox: WARNING" in out.output
+    assert "custom-wrapper" in isolation.isolation_summary(["custom-wrapper", "--flag"])

@@ -297,13 +297,19 @@ def test_partly_right_solutions_fail(kind):
     (HumanEval: the first check() has a right then a wrong assert; the second is right.)"""
     code = HALF_RIGHT_IO if kind == "stdio" else HALF_RIGHT_FN
     report = run_solution(code, ADD_TESTS[kind], LIMITS)
-    assert [o.status for o in report.outcomes] == ["pass", "fail"] if kind != "humaneval" else [
-        "fail",
-        "pass",
-    ], report.outcomes
+    assert (
+        [o.status for o in report.outcomes] == ["pass", "fail"]
+        if kind != "humaneval"
+        else [
+            "fail",
+            "pass",
+        ]
+    ), report.outcomes
     assert report.status == "fail" and not report.passed and report.passed_count == 1
-    right = "a, b = map(int, input().split())\nprint(a + b)\n" if kind == "stdio" else (
-        "def add(a, b):\n    return a + b\n"
+    right = (
+        "a, b = map(int, input().split())\nprint(a + b)\n"
+        if kind == "stdio"
+        else ("def add(a, b):\n    return a + b\n")
     )
     assert run_solution(right, ADD_TESTS[kind], LIMITS).passed
 

@@ -10,7 +10,6 @@ The table of what each attack did before and does now is in bench/RESULTS.md.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shutil
@@ -44,10 +43,14 @@ KINDS = {
     ),
     "humaneval": CodeTests(
         "assert",
-        ["def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n\ncheck(add)\n"],
+        [
+            "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n\ncheck(add)\n"
+        ],
         "add",
     ),
-    "mbpp": CodeTests("assert", ["assert int(add(2, 3)) == 5", "assert set([add(10, -4)]) == set([6])"]),
+    "mbpp": CodeTests(
+        "assert", ["assert int(add(2, 3)) == 5", "assert set([add(10, -4)]) == set([6])"]
+    ),
 }
 WRONG_FN = "def add(a, b):\n    return a * b\n"
 WRONG_IO = "a, b = map(int, input().split())\nprint(a * b)\n"
@@ -67,6 +70,10 @@ fake = {"isolation": [], "outcomes": [{"index": i, "status": "pass", "detail": "
         "stderr": "", "seconds": 0.0} for i in range(2)]}
 for path in ("result.json", "../result.json", "/tmp/result.json"):
     try:
+        os.remove(path)
+    except BaseException:
+        pass
+    try:
         open(path, "w").write(json.dumps(fake))
     except BaseException:
         pass
@@ -76,19 +83,25 @@ import gc, os
 fd = [o for o in gc.get_objects() if type(o).__name__ == "Replies"][0].fd
 """
 SCRIBBLER = """
-import glob, json, os, time
-fake = json.dumps({"outcomes": [{"index": i, "status": "pass"} for i in range(2)]})
+import json, os, time
+fake = json.dumps({"isolation": [], "outcomes": [{"index": i, "status": "pass", "detail": "",
+                   "stdout": "", "stderr": "", "seconds": 0.0} for i in range(2)]})
 end = time.time() + 1.0
 while time.time() < end:
-    targets = glob.glob("/tmp/acotd-sandbox-*") + glob.glob("/tmp/acotd-sandbox-*/*")
-    targets += glob.glob("/proc/[0-9]*/cwd")
+    runs = ["/tmp/" + n for n in os.listdir("/tmp") if n.startswith("acotd-sandbox-")]
+    targets = runs + [run + "/box" for run in runs]
+    targets += ["/proc/%s/cwd" % p for p in os.listdir("/proc") if p.isdigit()]
     for target in targets:
-        for name in ("result.json", "stderr.txt", "box/result.json"):
-            try:
-                open(os.path.join(target, name), "w").write(fake)
-            except BaseException:
-                pass
-    time.sleep(0.05)
+        path = os.path.join(target, "result.json")
+        try:
+            os.remove(path)
+        except BaseException:
+            pass
+        try:
+            open(path, "w").write(fake)
+        except BaseException:
+            pass
+    time.sleep(0.02)
 """
 TRY = "try:\n{body}\nexcept BaseException:\n    pass\n"
 
@@ -111,17 +124,20 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
         (
             "patch the comparator (sys.modules['__main__'].same)",
             "function",
-            "import sys\nm = sys.modules['__main__']\nfor n in ('same', 'same_output', 'audit'):\n    setattr(m, n, lambda *a, **k: True)\n" + WRONG_FN,
+            "import sys\nm = sys.modules['__main__']\nfor n in ('same', 'same_output', 'audit'):\n    setattr(m, n, lambda *a, **k: True)\n"
+            + WRONG_FN,
         ),
         (
             "patch the comparator (sys.modules['__main__'].same_output)",
             "stdio",
-            "import sys\nm = sys.modules['__main__']\nfor n in ('same', 'same_output'):\n    setattr(m, n, lambda *a, **k: True)\n" + WRONG_IO,
+            "import sys\nm = sys.modules['__main__']\nfor n in ('same', 'same_output'):\n    setattr(m, n, lambda *a, **k: True)\n"
+            + WRONG_IO,
         ),
         (
             "patched builtins (AssertionError, isinstance, len, all)",
             "humaneval",
-            "import builtins\nbuiltins.AssertionError = type('AssertionError', (BaseException,), {})\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\nbuiltins.all = lambda x: True\n" + WRONG_FN,
+            "import builtins\nbuiltins.AssertionError = type('AssertionError', (BaseException,), {})\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\nbuiltins.all = lambda x: True\n"
+            + WRONG_FN,
         ),
         (
             "shadow builtins the test uses (int, set)",
@@ -150,20 +166,26 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
         (
             "thread outliving the test writes the canary",
             "function",
-            "import threading, time\ndef later():\n    time.sleep(0.3)\n    open(CANARY, 'w').write('owned')\nthreading.Thread(target=later, daemon=True).start()\n" + WRONG_FN,
+            "import threading, time\ndef later():\n    time.sleep(0.3)\n    open(CANARY, 'w').write('owned')\nthreading.Thread(target=later, daemon=True).start()\n"
+            + WRONG_FN,
         ),
         (
             "thread forging replies on every descriptor",
             "function",
-            "import os, threading\ndef spam():\n    for _ in range(200):\n        for fd in range(3, 30):\n            try:\n                os.write(fd, b'{\"id\": 1, \"ok\": true, \"value\": 5}\\n{\"id\": 2, \"ok\": true, \"value\": 5}\\n')\n            except OSError:\n                pass\nthreading.Thread(target=spam, daemon=True).start()\n" + WRONG_FN,
+            'import os, threading\ndef spam():\n    for _ in range(200):\n        for fd in range(3, 30):\n            try:\n                os.write(fd, b\'{"id": 1, "ok": true, "value": 5}\\n{"id": 2, "ok": true, "value": 5}\\n\')\n            except OSError:\n                pass\nthreading.Thread(target=spam, daemon=True).start()\n'
+            + WRONG_FN,
         ),
-        ("huge output", "stdio", "import sys\nsys.stdout.write('5\\n' + 'x' * (64 * 1024 * 1024))\n"),
+        (
+            "huge output",
+            "stdio",
+            "import sys\nsys.stdout.write('5\\n' + 'x' * (64 * 1024 * 1024))\n",
+        ),
         ("huge return value", "function", "def add(a, b):\n    return 'x' * (200 * 1024 * 1024)\n"),
         (
             "forged ready + unknown tag on the reply channel",
             "humaneval",
             FIND_REPLY_FD
-            + "os.write(fd, b'{\"ready\": true, \"names\": [\"add\"]}\\n{\"id\": 1, \"ok\": true, \"value\": {\"$\": \"eq\", \"v\": []}}\\n')\n"
+            + 'os.write(fd, b\'{"ready": true, "names": ["add"]}\\n{"id": 1, "ok": true, "value": {"$": "eq", "v": []}}\\n\')\n'
             + WRONG_FN,
         ),
         (
@@ -174,23 +196,32 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
         (
             "dir_fd write",
             "stdio",
-            guarded("import os\nd = os.open(CANARY_DIR, os.O_RDONLY)\nf = os.open('canary.txt', os.O_WRONLY | os.O_TRUNC, dir_fd=d)\nos.write(f, b'owned')")
+            guarded(
+                "import os\nd = os.open(CANARY_DIR, os.O_RDONLY)\nf = os.open('canary.txt', os.O_WRONLY | os.O_TRUNC, dir_fd=d)\nos.write(f, b'owned')"
+            )
             + WRONG_IO,
         ),
         (
             "dir_fd delete",
             "function",
-            guarded("import os\nd = os.open(CANARY_DIR, os.O_RDONLY)\nos.unlink('canary.txt', dir_fd=d)") + WRONG_FN,
+            guarded(
+                "import os\nd = os.open(CANARY_DIR, os.O_RDONLY)\nos.unlink('canary.txt', dir_fd=d)"
+            )
+            + WRONG_FN,
         ),
         (
             "ctypes fopen",
             "stdio",
-            guarded("import ctypes\nlibc = ctypes.CDLL('libc.so.6')\nf = libc.fopen(CANARY.encode(), b'w')\nlibc.fputs(b'owned', f)\nlibc.fclose(f)") + WRONG_IO,
+            guarded(
+                "import ctypes\nlibc = ctypes.CDLL('libc.so.6')\nf = libc.fopen(CANARY.encode(), b'w')\nlibc.fputs(b'owned', f)\nlibc.fclose(f)"
+            )
+            + WRONG_IO,
         ),
         (
             "ctypes syscall unlink",
             "function",
-            guarded("import ctypes\nctypes.CDLL('libc.so.6').syscall(87, CANARY.encode())") + WRONG_FN,
+            guarded("import ctypes\nctypes.CDLL('libc.so.6').syscall(87, CANARY.encode())")
+            + WRONG_FN,
         ),
         (
             "audit hook disarmed, then plain writes",
@@ -208,7 +239,10 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
         (
             "terminal injection (TIOCSTI)",
             "stdio",
-            guarded("import os, fcntl, termios\nfd = os.open('/dev/tty', os.O_RDWR)\nfcntl.ioctl(fd, termios.TIOCSTI, b'x')") + WRONG_IO,
+            guarded(
+                "import os, fcntl, termios\nfd = os.open('/dev/tty', os.O_RDWR)\nfcntl.ioctl(fd, termios.TIOCSTI, b'x')"
+            )
+            + WRONG_IO,
         ),
         ("parallel runs: scribble on every other run", "stdio", SCRIBBLER + WRONG_IO),
         (
@@ -216,11 +250,17 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
             "function",
             "import time\ndef add(a, b):\n    time.sleep(0.4)\n    return a * b\n",
         ),
-        ("infinite loop in the call", "humaneval", "def add(a, b):\n    while True:\n        pass\n"),
+        (
+            "infinite loop in the call",
+            "humaneval",
+            "def add(a, b):\n    while True:\n        pass\n",
+        ),
     ]
     out = []
     for name, kind, code in raw:
-        code = code.replace("CANARY_DIR", repr(str(canary.parent))).replace("CANARY", repr(str(canary)))
+        code = code.replace("CANARY_DIR", repr(str(canary.parent))).replace(
+            "CANARY", repr(str(canary))
+        )
         out.append((name, kind, code))
     return out
 
@@ -241,7 +281,11 @@ def canary():
 
 
 def assert_held(named: list[tuple[str, str, str]], reports: list[RunReport], canary: Path) -> None:
-    passed = [(name, kind, r.summary()) for (name, kind, _), r in zip(named, reports, strict=True) if r.passed or r.passed_count == 2]
+    passed = [
+        (name, kind, r.summary())
+        for (name, kind, _), r in zip(named, reports, strict=True)
+        if r.passed or r.passed_count == 2
+    ]
     assert passed == [], passed
     assert canary.read_text() == "host data"
     assert sorted(p.name for p in canary.parent.iterdir()) == ["canary.txt"]
@@ -258,11 +302,15 @@ def test_hostile_solutions_as_this_user(level, canary):
     named = attacks(canary)
     limits = SandboxLimits(**{**LIMITS.__dict__, "isolation": level})
     started = time.monotonic()
-    reports = SandboxPool(limits, workers=6).run_many([(code, KINDS[kind]) for _, kind, code in named])
+    reports = SandboxPool(limits, workers=6).run_many(
+        [(code, KINDS[kind]) for _, kind, code in named]
+    )
     assert_held(named, reports, canary)
     by_name = {f"{n} [{k}]": r for (n, k, _), r in zip(named, reports, strict=True)}
     # A few must fail in a particular way, not just "not pass".
-    assert by_name["always-equal object [function]"].outcomes[0].detail.endswith("is not plain data")
+    assert (
+        by_name["always-equal object [function]"].outcomes[0].detail.endswith("is not plain data")
+    )
     assert by_name["os._exit(0) at import [function]"].status == "crash"
     assert by_name["infinite loop in the call [humaneval]"].status == "timeout"
     assert by_name["huge output [stdio]"].status in ("crash", "memory")
@@ -297,7 +345,12 @@ def bwrap_works_for(uid: int, gid: int) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         os.chown(tmp, uid, gid)
         command = [*bwrap_prefix(Path(tmp), as_root=False), "/bin/true"]
-        return subprocess.run(command, user=uid, group=gid, extra_groups=[], capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                command, user=uid, group=gid, extra_groups=[], capture_output=True
+            ).returncode
+            == 0
+        )
 
 
 def run_as(user: tuple[int, int, str], code: str, tests: CodeTests, level: Isolation) -> RunReport:
@@ -319,13 +372,24 @@ def test_hostile_solutions_as_an_unprivileged_user(unprivileged_user, canary):
     # The canary belongs to the user, so only the sandbox (not file modes) can protect it.
     os.chown(canary, uid, gid)
     if not bwrap_works_for(uid, gid):
-        pytest.skip("bubblewrap cannot run for an unprivileged user here: without it only the audit hook guards the user's files (README)")
+        pytest.skip(
+            "bubblewrap cannot run for an unprivileged user here: without it only the audit hook guards the user's files (README)"
+        )
     named = attacks(canary)
     with ThreadPoolExecutor(6) as pool:
-        reports = list(pool.map(lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], Isolation.BUBBLEWRAP), named))
+        reports = list(
+            pool.map(
+                lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], Isolation.BUBBLEWRAP), named
+            )
+        )
     assert_held(named, reports, canary)
     assert not any("uid nobody" in r.isolation for r in reports)
-    right = run_as(unprivileged_user, "def add(a, b):\n    return a + b\n", KINDS["humaneval"], Isolation.BUBBLEWRAP)
+    right = run_as(
+        unprivileged_user,
+        "def add(a, b):\n    return a + b\n",
+        KINDS["humaneval"],
+        Isolation.BUBBLEWRAP,
+    )
     assert right.passed, right.outcomes
 
 
@@ -333,11 +397,12 @@ def test_hostile_solutions_as_an_unprivileged_user(unprivileged_user, canary):
 def test_verdicts_hold_for_an_unprivileged_user_without_bubblewrap(unprivileged_user, canary):
     """The process fallback as a plain user: verdicts still cannot be forged (the files the
     user may write are only guarded by the audit hook there, so the canary is not asserted)."""
-    named = [a for a in attacks(canary) if "canary" not in a[0] and "CANARY" not in a[2]]
-    named = [a for a in attacks(canary) if str(canary) not in a[2]]
+    named = [a for a in attacks(canary) if str(canary.parent) not in a[2]]
     with ThreadPoolExecutor(6) as pool:
-        reports = list(pool.map(lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], Isolation.PROCESS), named))
+        reports = list(
+            pool.map(
+                lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], Isolation.PROCESS), named
+            )
+        )
     passed = [(n, k, r.summary()) for (n, k, _), r in zip(named, reports, strict=True) if r.passed]
-    assert passed == []
-    with contextlib.suppress(FileNotFoundError):
-        assert canary.read_text() == "host data"
+    assert passed == [] and len(named) >= 25

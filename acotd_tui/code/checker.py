@@ -142,7 +142,9 @@ class Remote:
             message = {"name": self.__name__, "args": wire.encode(list(args)),
                        "kwargs": wire.encode(dict(kwargs))}  # fmt: skip
         except wire.WireError as exc:
-            raise RemoteFailure("crash", f"the test passes a value the sandbox cannot take: {exc}")
+            raise RemoteFailure(
+                "crash", f"the test passes a value the sandbox cannot take: {exc}"
+            ) from None
         reply = self.sandbox.request(message)
         self.log.append(str(reply.get("stdout", ""))[-TAIL:])
         if reply.get("ok") is True:
@@ -182,7 +184,7 @@ def same_output(got, expected):
     gt, et = " ".join(g).split(), " ".join(e).split()
     if len(gt) != len(et):
         return False
-    for a, b in zip(gt, et):
+    for a, b in zip(gt, et, strict=True):
         if a != b:
             try:
                 if not math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-6):
@@ -203,7 +205,12 @@ def stdio_outcome(sandbox, case):
     if code == 0:
         if same_output(out, case["output"]):
             return "pass", "", out, err
-        return "fail", f"expected {case['output'].strip()[:200]!r}, got {out.strip()[:200]!r}", out, err
+        return (
+            "fail",
+            f"expected {case['output'].strip()[:200]!r}, got {out.strip()[:200]!r}",
+            out,
+            err,
+        )
     if code == EXIT_MEMORY or code == -signal.SIGKILL:
         return "memory", "over the memory limit", out, err
     if code == EXIT_BLOCKED:
@@ -263,7 +270,9 @@ def run(spec):
         if kind != "stdio":
             ready = sandbox.channel.read()
             if ready.get("ready") is not True:
-                status = ready.get("status") if ready.get("status") in ("memory", "blocked") else "crash"
+                status = (
+                    ready.get("status") if ready.get("status") in ("memory", "blocked") else "crash"
+                )
                 for _ in cases:
                     record(status, str(ready.get("detail", "the solution did not load")),
                            str(ready.get("stdout", "")))  # fmt: skip

@@ -131,6 +131,9 @@ def audit(event, args):
         )
         if writing and isinstance(path, (str, bytes, os.PathLike)) and not inside(path):
             raise SandboxViolation(f"write outside the sandbox: {path}")
+        if writing and mode is None and not os.path.isabs(os.fsdecode(path)):
+            # os.open with a relative path: the event does not say which dir_fd it is under
+            raise SandboxViolation(f"os.open of a relative path for writing: {path}")
     elif event in PATH_EVENTS:
         for arg in args[:2]:
             if isinstance(arg, (str, bytes, os.PathLike)) and not inside(arg):

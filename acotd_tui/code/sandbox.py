@@ -33,7 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acotd_tui.code.isolation import BOX, Isolation, bwrap_prefix, interpreter_paths, labels, resolve
+from acotd_tui.code.isolation import (
+    BOX,
+    Isolation,
+    bwrap_prefix,
+    interpreter_paths,
+    labels,
+    resolve,
+)
 from acotd_tui.store import CodeTests
 
 CODE_DIR = Path(__file__).resolve().parent
@@ -139,7 +146,9 @@ def _scrubbed_env(home: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def private_run_dir(*, owner: tuple[int, int] | None = None, for_nobody: bool = False) -> Iterator[Path]:
+def private_run_dir(
+    *, owner: tuple[int, int] | None = None, for_nobody: bool = False
+) -> Iterator[Path]:
     """A run directory only its runner can enter (mkdtemp: 0700; `owner` when the runner is
     another user), with the solution's working directory `box` inside (owned by `nobody`
     when the solution will drop to it); removed afterwards whatever the solution left there."""

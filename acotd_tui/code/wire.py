@@ -44,7 +44,10 @@ def encode(value, depth: int = 0):  # noqa: ANN001, ANN201 - any plain value
         kind = "frozenset" if isinstance(value, frozenset) else "set"
         return {"$": kind, "v": [encode(v, depth + 1) for v in value]}
     if isinstance(value, dict):
-        return {"$": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+        return {
+            "$": "dict",
+            "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()],
+        }
     if isinstance(value, (bytes, bytearray)):
         return {"$": "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
     raise WireError(f"a {type(value).__name__} is not plain data")

@@ -341,9 +341,10 @@ def main():
     requests = os.fdopen(request_fd, "rb")
     replies = Replies(reply_fd)
     load = wire.loads(requests.readline())
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            __import__(name)
+    if os.geteuid() == 0:  # only `nobody` may be unable to read the library afterwards
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                __import__(name)
     replies.send({"isolation": isolate(load["limits"])})
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if load["mode"] == "call":

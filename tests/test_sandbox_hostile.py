@@ -232,6 +232,17 @@ def attacks(canary: Path) -> list[tuple[str, str, str]]:
             + WRONG_IO,
         ),
         (
+            "hook's code replaced, then ctypes remounts / read-write and writes",
+            "function",
+            "import sys, ctypes, os\nsys.modules['__main__'].audit.__code__ = (lambda event, args: None).__code__\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "for target in (b'/', b'/tmp', CANARY_DIR.encode()):\n"
+            "    libc.mount(None, target, None, 0x20 | 0x1000, None)\n"
+            + guarded("open(CANARY, 'w').write('owned')")
+            + guarded("os.remove(CANARY)")
+            + WRONG_FN,
+        ),
+        (
             "write /proc/<parent>/mem",
             "function",
             guarded("import os\nopen('/proc/%d/mem' % os.getppid(), 'r+b').write(b'x')") + WRONG_FN,
@@ -313,7 +324,8 @@ def test_hostile_solutions_as_this_user(level, canary):
     )
     assert by_name["os._exit(0) at import [function]"].status == "crash"
     assert by_name["infinite loop in the call [humaneval]"].status == "timeout"
-    assert by_name["huge output [stdio]"].status in ("crash", "memory")
+    # over the output limit; "timeout" when the machine is too busy to write 8 MB in 1.5 s
+    assert by_name["huge output [stdio]"].status in ("crash", "memory", "timeout")
     assert time.monotonic() - started < 60
 
 
@@ -339,18 +351,22 @@ def unprivileged_user():
         subprocess.run(["userdel", name], capture_output=True)
 
 
-def bwrap_works_for(uid: int, gid: int) -> bool:
-    if shutil.which("bwrap") is None:
-        return False
+def level_works_for(level: Isolation, user: tuple[int, int, str]) -> bool:
+    """Can this isolation level run for the user (bubblewrap installed, namespaces allowed)?"""
+    uid, gid, python = user
     with tempfile.TemporaryDirectory() as tmp:
         os.chown(tmp, uid, gid)
-        command = [*bwrap_prefix(Path(tmp), as_root=False), "/bin/true"]
-        return (
-            subprocess.run(
-                command, user=uid, group=gid, extra_groups=[], capture_output=True
-            ).returncode
-            == 0
+        if level is Isolation.BUBBLEWRAP:
+            if shutil.which("bwrap") is None:
+                return False
+            command = [*bwrap_prefix(Path(tmp), as_root=False), "/bin/true"]
+        else:
+            harness = Path(checker_spec.__code__.co_filename).parent / "harness.py"
+            command = [python, "-I", str(harness), "--probe-namespaces"]
+        done = subprocess.run(
+            command, cwd=tmp, user=uid, group=gid, extra_groups=[], capture_output=True
         )
+        return done.returncode == 0
 
 
 def run_as(user: tuple[int, int, str], code: str, tests: CodeTests, level: Isolation) -> RunReport:
@@ -367,36 +383,31 @@ def run_as(user: tuple[int, int, str], code: str, tests: CodeTests, level: Isola
 
 
 @pytest.mark.slow
-def test_hostile_solutions_as_an_unprivileged_user(unprivileged_user, canary):
+@pytest.mark.parametrize("level", [Isolation.BUBBLEWRAP, Isolation.NAMESPACES])
+def test_hostile_solutions_as_an_unprivileged_user(level, unprivileged_user, canary):
     uid, gid, _ = unprivileged_user
     # The canary belongs to the user, so only the sandbox (not file modes) can protect it.
     os.chown(canary, uid, gid)
-    if not bwrap_works_for(uid, gid):
-        pytest.skip(
-            "bubblewrap cannot run for an unprivileged user here: without it only the audit hook guards the user's files (README)"
-        )
+    if not level_works_for(level, unprivileged_user):
+        pytest.skip(f"{level} cannot run for an unprivileged user on this machine")
     named = attacks(canary)
     with ThreadPoolExecutor(6) as pool:
         reports = list(
-            pool.map(
-                lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], Isolation.BUBBLEWRAP), named
-            )
+            pool.map(lambda a: run_as(unprivileged_user, a[2], KINDS[a[1]], level), named)
         )
     assert_held(named, reports, canary)
     assert not any("uid nobody" in r.isolation for r in reports)
-    right = run_as(
-        unprivileged_user,
-        "def add(a, b):\n    return a + b\n",
-        KINDS["humaneval"],
-        Isolation.BUBBLEWRAP,
-    )
+    if level is Isolation.NAMESPACES:
+        assert all("network namespace" in r.isolation for r in reports if r.isolation)
+    right = run_as(unprivileged_user, "def add(a, b):\n    return a + b\n", KINDS["mbpp"], level)
     assert right.passed, right.outcomes
 
 
 @pytest.mark.slow
 def test_verdicts_hold_for_an_unprivileged_user_without_bubblewrap(unprivileged_user, canary):
-    """The process fallback as a plain user: verdicts still cannot be forged (the files the
-    user may write are only guarded by the audit hook there, so the canary is not asserted)."""
+    """The process fallback as a plain user (no bubblewrap, no user namespaces): verdicts still
+    cannot be forged. The files the user may write are only guarded by the audit hook there,
+    a tripwire that a solution can disarm (README), so the canary attacks are left out."""
     named = [a for a in attacks(canary) if str(canary.parent) not in a[2]]
     with ThreadPoolExecutor(6) as pool:
         reports = list(

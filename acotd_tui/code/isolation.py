@@ -6,7 +6,11 @@ Levels, best first:
   empty /tmp with only the run's own directory writable, no network interfaces, no other
   processes visible. As root it keeps only the capability to drop to `nobody`; as any other
   user it adds a user namespace.
-- `process`: no bubblewrap (or it cannot create namespaces here): a separate process with
+- `namespaces`: no bubblewrap, not root, but the kernel lets users create namespaces: the
+  harness itself enters user, mount, network, IPC and UTS namespaces, makes every mount
+  read-only except the run's folder (shown at /tmp/box on a private /tmp) and drops the
+  capabilities it had there. No PID namespace (other processes stay visible).
+- `process`: none of the above: a separate process with
   rlimits, `nobody` when started as root, a network namespace when root, and the audit hook.
   Files the running user may write are then only guarded by the audit hook, a tripwire that
   ctypes or a kernel bug can get around. `acotd status`, the Settings screen and the README
@@ -31,6 +35,7 @@ BOX = "/tmp/box"  # where the run's own directory appears inside bubblewrap
 class Isolation(StrEnum):
     AUTO = "auto"
     BUBBLEWRAP = "bubblewrap"
+    NAMESPACES = "namespaces"
     PROCESS = "process"
     CUSTOM = "custom"
 
@@ -65,14 +70,33 @@ def bubblewrap_works(euid: int) -> bool:
             return False
 
 
+@functools.lru_cache(maxsize=4)
+def namespaces_work(euid: int) -> bool:
+    """Probe once per user: the harness's own namespaces, read-only root and private /tmp."""
+    if euid == 0:  # root uses `nobody` and a network namespace instead
+        return False
+    harness = Path(__file__).resolve().parent / "harness.py"
+    with tempfile.TemporaryDirectory(prefix="acotd-probe-") as tmp:
+        command = [sys.executable, "-I", str(harness), "--probe-namespaces"]
+        try:
+            done = subprocess.run(command, cwd=tmp, capture_output=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+
+
 def resolve(requested: str, isolation_command: tuple[str, ...] = ()) -> Isolation:
     if isolation_command:
         return Isolation.CUSTOM
-    wanted = Isolation(requested)
+    wanted, euid = Isolation(requested), os.geteuid()
     if wanted is Isolation.AUTO:
-        return Isolation.BUBBLEWRAP if bubblewrap_works(os.geteuid()) else Isolation.PROCESS
-    if wanted is Isolation.BUBBLEWRAP and not bubblewrap_works(os.geteuid()):
+        if bubblewrap_works(euid):
+            return Isolation.BUBBLEWRAP
+        return Isolation.NAMESPACES if namespaces_work(euid) else Isolation.PROCESS
+    if wanted is Isolation.BUBBLEWRAP and not bubblewrap_works(euid):
         raise RuntimeError("bubblewrap was asked for but cannot run here (is `bwrap` installed?)")
+    if wanted is Isolation.NAMESPACES and not namespaces_work(euid):
+        raise RuntimeError("namespaces were asked for but cannot be created here (or as root)")
     return wanted
 
 
@@ -82,7 +106,9 @@ def labels(level: Isolation) -> list[str]:
         return ["bubblewrap: read-only root, private /tmp, no network, own PIDs", *base]
     if level is Isolation.CUSTOM:
         return ["isolation_command", *base]
-    return ["no isolation below Python (bubblewrap unavailable)", *base]
+    if level is Isolation.NAMESPACES:
+        return base  # the harness reports its namespaces itself
+    return ["no isolation below Python", *base]
 
 
 def isolation_summary(isolation_command: tuple[str, ...] | list[str] = ()) -> str:
@@ -94,11 +120,17 @@ def isolation_summary(isolation_command: tuple[str, ...] | list[str] = ()) -> st
             "bubblewrap (read-only filesystem, private /tmp, no network, own PIDs), "
             f"runs {user}; verdicts computed outside it"
         )
+    if level is Isolation.NAMESPACES:
+        return (
+            "user and mount namespaces (read-only filesystem, private /tmp, no network; "
+            f"no bubblewrap, so other processes stay visible), runs {user}; verdicts computed outside it"
+        )
     if level is Isolation.CUSTOM:
         return f"isolation_command {' '.join(isolation_command)[:60]}; verdicts computed outside it"
     return (
-        f"WARNING: no filesystem or network isolation below Python (bubblewrap not usable; "
-        f"install the `bubblewrap` package); runs {user} behind an audit hook only"
+        "WARNING: no filesystem or network isolation below Python (neither bubblewrap nor "
+        f"user namespaces usable; install the `bubblewrap` package); runs {user} behind an "
+        "audit hook only"
     )
 
 

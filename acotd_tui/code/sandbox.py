@@ -68,7 +68,7 @@ class SandboxLimits:
     max_file_mb: int = 16
     python: str = sys.executable
     isolation_command: tuple[str, ...] = ()
-    isolation: str = Isolation.AUTO  # auto | bubblewrap | process (isolation.py)
+    isolation: str = Isolation.AUTO  # auto | bubblewrap | namespaces | process (isolation.py)
 
 
 @dataclass
@@ -189,6 +189,8 @@ def checker_spec(
         as_root = os.geteuid() == 0 if as_root is None else as_root
         prefix = bwrap_prefix(box, as_root=as_root, extra_ro=interpreter_paths())
         inner_box = BOX
+    elif level is Isolation.NAMESPACES:  # the harness enters them itself (isolation.py)
+        prefix, inner_box = [], BOX
     elif level is Isolation.CUSTOM:
         prefix = [part.replace("{workdir}", str(box)) for part in limits.isolation_command]
         inner_box = str(box)
@@ -210,6 +212,7 @@ def checker_spec(
             "memory_mb": limits.memory_mb,
             "cpu_s": limits.cpu_s,
             "max_file_mb": limits.max_file_mb,
+            "namespaces": level is Isolation.NAMESPACES,
         },
     }
 

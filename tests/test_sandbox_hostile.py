@@ -281,8 +281,10 @@ LIMITS = SandboxLimits(timeout_s=10, per_test_timeout_s=1.5, memory_mb=256)
 
 @pytest.fixture
 def canary():
-    """A host file the sandbox must not change: in a world-readable folder under /tmp."""
-    folder = Path(tempfile.mkdtemp(prefix="acotd-canary-"))
+    """A host file the sandbox must not change, in a world-readable folder outside /tmp (a
+    private /tmp alone would hide it; this way the read-only root is tested too)."""
+    base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+    folder = Path(tempfile.mkdtemp(prefix="acotd-canary-", dir=base))
     folder.chmod(0o755)
     path = folder / "canary.txt"
     path.write_text("host data")

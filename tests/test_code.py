@@ -391,3 +391,13 @@ def test_status_says_once_how_code_is_isolated(project, monkeypatch):
     out = CliRunner().invoke(main, ["status", "-p", str(project.root)])
     assert "code sandbox: WARNING" in out.output
     assert "custom-wrapper" in isolation.isolation_summary(["custom-wrapper", "--flag"])
+
+
+def test_a_configured_isolation_command_wraps_the_sandbox():
+    """`[code] isolation_command` replaces the automatic level; the verdict stays outside."""
+    limits = SandboxLimits(
+        timeout_s=10, per_test_timeout_s=1.5, memory_mb=256, isolation_command=("env", "A=1")
+    )
+    right = run_solution("import os\nprint(int(os.environ['A']) + 4)\n", STDIO, limits)
+    assert right.isolation[0] == "isolation_command" and right.passed_count == 1
+    assert not right.passed  # 5 then 5 again: the second case wants 6

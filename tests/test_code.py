@@ -329,6 +329,7 @@ def test_plain_data_crosses_and_tests_run_outside():
             "assert type(pair(1)[0]) is int and type(pair(1)) is tuple",
             "try:\n    strict(-1)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n    assert False\n",
             "assert strict(LIMIT) == LIMIT",
+            "print('tests may print', strict(1))\nassert strict(1) == 1",
         ],
         None,
         "LIMIT = 7",

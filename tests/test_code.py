@@ -402,3 +402,30 @@ def test_a_configured_isolation_command_wraps_the_sandbox():
     right = run_solution("import os\nprint(int(os.environ['A']) + 4)\n", STDIO, limits)
     assert right.isolation[0] == "isolation_command" and right.passed_count == 1
     assert not right.passed  # 5 then 5 again: the second case wants 6
+
+
+def test_humaneval_helpers_from_the_prompt_stay_trusted(project, tmp_path):
+    """HumanEval/32-shaped: the test calls the prompt's `poly`. The importer keeps the prompt
+    as setup, so the checker uses the prompt's `poly`; a solution redefining it to always
+    return 0 does not make its wrong `find_zero` pass, and a right one still passes."""
+    prompt = (
+        "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
+        "def find_zero(xs):\n    '''A zero of the polynomial with coefficients xs.'''\n"
+    )
+    row = {
+        "task_id": "Shaped/32",
+        "prompt": prompt,
+        "canonical_solution": "    lo, hi = -100.0, 100.0\n    for _ in range(200):\n        mid = (lo + hi) / 2\n        if poly(xs, lo) * poly(xs, mid) <= 0:\n            hi = mid\n        else:\n            lo = mid\n    return lo\n",
+        "test": "def check(candidate):\n    for xs in ([1, 2], [-6, 11, -6, 1]):\n        assert math.fabs(poly(xs, candidate(xs))) < 1e-4\n",
+        "entry_point": "find_zero",
+    }
+    path = tmp_path / "humaneval.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    import_files(project.store, [path])
+    [pid] = project.store.problems.ids(ProblemFilter(domain="code"))
+    problem, tests = project.store.problems.get(pid), project.store.tests.get(pid)
+    assert tests.setup == prompt
+    assert run_solution(problem.solution, tests, LIMITS).passed
+    cheat = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0\n"
+    report = run_solution(cheat, tests, LIMITS)
+    assert report.status == "fail" and not report.passed, report.outcomes

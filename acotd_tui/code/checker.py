@@ -240,12 +240,15 @@ def assert_outcome(sandbox, namespace, case):
 
 
 def callable_names(spec, names, namespace):
-    """Which of the solution's names the test code may call. HumanEval: the entry point only.
-    MBPP: its functions, never a builtin or a setup name (a solution defining `set` or `len`
-    must not decide what the test's own `set(...) == set(...)` means)."""
-    if spec.get("entry_point"):
-        return [spec["entry_point"]]
-    return [n for n in names if not hasattr(builtins, n) and n not in namespace]
+    """Which of the solution's names the test code calls in the sandbox: the entry point
+    always; other functions it defines (MBPP tests call them by name, HumanEval tests call
+    helpers) unless a builtin or already defined by the dataset's setup code (HumanEval's
+    prompt), so a solution defining `set`, `len` or the prompt's `poly` does not decide what
+    the test's own calls mean."""
+    entry = [spec["entry_point"]] if spec.get("entry_point") else []
+    return entry + [
+        n for n in names if n not in entry and not hasattr(builtins, n) and n not in namespace
+    ]
 
 
 def on_alarm(_signum, _frame):

@@ -321,6 +321,7 @@ def test_plain_data_crosses_and_tests_run_outside():
     code = (
         "def pair(a):\n    return (a, {a}, {a: [a]}, bytes([a]), a / 4)\n"
         "def strict(a):\n    if a < 0:\n        raise ValueError('negative')\n    return a\n"
+        "import math as m\ndef area(r):\n    return m.pi * r * r\n"
     )
     tests = CodeTests(
         "assert",
@@ -330,6 +331,7 @@ def test_plain_data_crosses_and_tests_run_outside():
             "try:\n    strict(-1)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n    assert False\n",
             "assert strict(LIMIT) == LIMIT",
             "print('tests may print', strict(1))\nassert strict(1) == 1",
+            "assert m.isclose(area(2), 12.566, rel_tol=1e-3)",  # `m`: the solution's import
         ],
         None,
         "LIMIT = 7",

@@ -16,6 +16,7 @@ solution running as the same user cannot attach to it. Standard library only.
 import builtins
 import contextlib
 import ctypes
+import importlib
 import json
 import math
 import os
@@ -251,6 +252,23 @@ def callable_names(spec, names, namespace):
     ]
 
 
+# Standard modules a test may use because the solution imported them (MBPP: `math.isclose`).
+SHAREABLE_MODULES = frozenset({
+    "math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq",
+    "bisect", "operator", "decimal", "fractions", "statistics", "typing", "random", "array",
+})  # fmt: skip
+
+
+def share_modules(modules, namespace):
+    """The checker imports its own copy of such a module, never anything the solution made."""
+    if not isinstance(modules, dict):
+        return
+    for name, module in modules.items():
+        usable = isinstance(name, str) and name.isidentifier() and not hasattr(builtins, name)
+        if module in SHAREABLE_MODULES and usable and name not in namespace:
+            namespace[name] = importlib.import_module(module)
+
+
 def on_alarm(_signum, _frame):
     raise CaseTimeout()
 
@@ -286,6 +304,7 @@ def run(spec):
                     exec(compile(spec["setup"], "setup.py", "exec"), namespace)
                 for name in callable_names(spec, names, namespace):
                     namespace[name] = Remote(sandbox, name, [])
+                share_modules(ready.get("modules"), namespace)
         signal.setitimer(signal.ITIMER_REAL, 0)
         for case in cases:
             started = time.perf_counter()

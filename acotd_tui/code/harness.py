@@ -31,6 +31,7 @@ import signal
 import sys
 import time
 import traceback
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402
@@ -352,7 +353,10 @@ def serve_calls(load, requests, replies):
         n for n, v in namespace.items() if not n.startswith("__") and callable(v)
         and getattr(v, "__module__", None) in ("solution", None)
     )  # fmt: skip
-    replies.send({"ready": True, "names": names})
+    modules = {
+        n: v.__name__ for n, v in namespace.items() if isinstance(v, types.ModuleType)
+    }  # MBPP tests may use a module the solution imported (`math.isclose`)
+    replies.send({"ready": True, "names": names, "modules": modules})
     for line in requests:
         request = wire.loads(line)
         captured = io.StringIO()

@@ -120,16 +120,21 @@ class Sandbox:
         return reply
 
     def stderr_tail(self):
-        with contextlib.suppress(OSError), open(self.spec["stderr_path"], "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - TAIL))
-            return fh.read().decode("utf-8", "replace")
-        return ""
+        return stderr_tail(self.spec["stderr_path"])
 
     def close(self):
         with contextlib.suppress(OSError):
             self.proc.kill()
         self.proc.wait()
+
+
+def stderr_tail(path):
+    """The end of what the sandbox wrote to stderr (only ever shown, never trusted)."""
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - TAIL))
+        return fh.read().decode("utf-8", "replace")
+    return ""
 
 
 class Remote:
@@ -333,7 +338,7 @@ def run(spec):
         record("timeout", f"over {per_test} s")
     except SandboxGone as exc:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        record("crash", f"{exc} {sandbox.stderr_tail() if sandbox else ''}".strip())
+        record("crash", f"{exc}: {stderr_tail(spec['stderr_path']).strip()}".rstrip(": "))
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         if sandbox is not None:

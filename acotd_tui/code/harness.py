@@ -126,9 +126,14 @@ def isolate(limits):
     elif libc.unshare(0x40000000) == 0:  # CLONE_NEWNET: no interfaces (root, or inside bwrap)
         isolated.append("network namespace")
     if os.geteuid() == 0:  # never run submitted code as root
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        except OSError as exc:  # e.g. a user namespace mapping only uid 0: refuse, loudly
+            raise SystemExit(
+                f"cannot drop root to nobody here ({exc}); not running as root"
+            ) from None
         isolated.append("uid nobody")
     libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (after setuid, which clears it)

@@ -86,6 +86,7 @@ class SettingsData:
     missing_roles: list[str]
     limits: dict[str, Any]
     scheme: str
+    sandbox: str = ""  # how model-written code is isolated here (isolation_summary)
 
 
 REVIEW_QUEUES = ("needs_review", "conflict", "disagreement", "spot_check", "all")
@@ -475,6 +476,8 @@ class AppServices:
 
     # -- settings ----------------------------------------------------------------------------
     def settings(self) -> SettingsData:
+        from acotd_tui.code.isolation import isolation_summary
+
         cfg = self.project.config
         roles = [
             RoleInfo(
@@ -494,6 +497,7 @@ class AppServices:
             [r for r in ROLES if r not in cfg.models],
             cfg.limits.model_dump(),
             cfg.grading.scheme,
+            isolation_summary(cfg.code.isolation_command),
         )
 
     def reload_config(self) -> None:

@@ -5,11 +5,13 @@
 workers (the CPU count) and check every test case:
   baseline: one bare `python` process per test case (stdin in, stdout compared; assert and
             function tests appended to the program), no limits, no isolation;
-  acotd:    `SandboxPool.run_many`: one sandbox process per solution (all its tests, per-test
-            alarms, rlimits, privilege drop, network namespace, audit hook, throwaway dir).
-Prints both rates and acotd/baseline.
+  acotd:    `SandboxPool.run_many`: per solution a trusted checker process plus one sandbox
+            (behind bubblewrap where available) that only answers calls: stdio cases in
+            forked children, function calls and HumanEval/MBPP asserts through the proxy,
+            rlimits, privilege drop, namespaces, audit hook, private run dir.
+Prints both rates and acotd/baseline; `--isolation process` measures the fallback level.
 
-    python bench/sandbox.py [--rounds 10]
+    python bench/sandbox.py [--rounds 10] [--isolation auto|bubblewrap|process]
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def run_bare(job: tuple[str, str], folder: Path) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "process"])
     args = ap.parse_args()
     workers = max(1, len(__import__("os").sched_getaffinity(0)))
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +86,7 @@ def main() -> int:
             bare_ok = list(pool.map(lambda j: run_bare(j, folder), bare_jobs))
         bare_s = time.perf_counter() - started
         started = time.perf_counter()
-        reports = SandboxPool(SandboxLimits(), workers).run_many(problems)
+        reports = SandboxPool(SandboxLimits(isolation=args.isolation), workers).run_many(problems)
         ours_s = time.perf_counter() - started
     if not all(bare_ok) or not all(r.passed for r in reports):
         print(

@@ -7,6 +7,7 @@ configuration stays in force).
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
@@ -26,6 +27,7 @@ class SettingsScreen(AcotdScreen):
         yield Static("", id="missing")
         yield Static("API limits", classes="section-title")
         yield Static("", id="limits")
+        yield Static("", id="sandbox")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -54,6 +56,7 @@ class SettingsScreen(AcotdScreen):
         self.query_one("#limits", Static).update(
             "   ".join(f"{k} {v}" for k, v in data.limits.items())
         )
+        self.query_one("#sandbox", Static).update(Text(f"code sandbox: {data.sandbox}"))
 
     def action_reload(self) -> None:
         def reload() -> None:

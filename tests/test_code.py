@@ -127,9 +127,13 @@ def test_file_deleting_solution_leaves_the_host_untouched(tmp_path):
         f"import ctypes\nctypes.CDLL(None).unlink({str(canary).encode()!r})\n",
         "import os\nfor root, dirs, files in os.walk('/tmp'):\n    for f in files:\n        try:\n            os.remove(os.path.join(root, f))\n        except OSError:\n            pass\n",
     ]
-    for code in attacks:
+    for code in attacks[:-1]:
         report = run_solution(code + "print(5)\n", STDIO, LIMITS)
         assert report.status in ("blocked", "crash") and not report.passed, (code, report.outcomes)
+    # Behind bubblewrap /tmp is private and empty: the walk finds nothing to delete, the
+    # program prints 5 for both cases and honestly fails the second.
+    report = run_solution(attacks[-1] + "print(5)\n", STDIO, LIMITS)
+    assert report.status in ("blocked", "crash", "fail") and not report.passed, report.outcomes
     assert canary.read_text() == "host data"
     # The throwaway directories are gone too.
     assert not [
@@ -264,3 +268,166 @@ def test_runs_as_nobody_in_its_own_network_namespace_when_root():
         LIMITS,
     )
     assert report.passed and "uid nobody" in report.isolation
+
+
+# ------------------------------------------------------------------ tests that would notice
+
+ADD_TESTS = {
+    "stdio": STDIO,
+    "functional": CodeTests(
+        "functional", [{"args": [2, 3], "expected": 5}, {"args": [10, -4], "expected": 6}], "add"
+    ),
+    "humaneval": CodeTests(
+        "assert",
+        [
+            "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, -4) == 6\n\ncheck(add)\n",
+            "def check(candidate):\n    assert candidate(1, 1) == 2\n\ncheck(add)\n",
+        ],
+        "add",
+    ),
+    "mbpp": CodeTests("assert", ["assert add(2, 3) == 5", "assert add(10, -4) == 6"]),
+}
+HALF_RIGHT_FN = "def add(a, b):\n    return a + b if a < 5 else 0\n"
+HALF_RIGHT_IO = "a, b = map(int, input().split())\nprint(a + b if a < 5 else 0)\n"
+
+
+@pytest.mark.parametrize("kind", list(ADD_TESTS))
+def test_partly_right_solutions_fail(kind):
+    """Some tests right, some wrong: the answer fails, and each test is reported as it went.
+    (HumanEval: the first check() has a right then a wrong assert; the second is right.)"""
+    code = HALF_RIGHT_IO if kind == "stdio" else HALF_RIGHT_FN
+    report = run_solution(code, ADD_TESTS[kind], LIMITS)
+    assert (
+        [o.status for o in report.outcomes] == ["pass", "fail"]
+        if kind != "humaneval"
+        else [
+            "fail",
+            "pass",
+        ]
+    ), report.outcomes
+    assert report.status == "fail" and not report.passed and report.passed_count == 1
+    right = (
+        "a, b = map(int, input().split())\nprint(a + b)\n"
+        if kind == "stdio"
+        else ("def add(a, b):\n    return a + b\n")
+    )
+    assert run_solution(right, ADD_TESTS[kind], LIMITS).passed
+
+
+def test_plain_data_crosses_and_tests_run_outside():
+    """Tuples, sets, dicts with int keys, bytes and floats come back as themselves; a
+    HumanEval check that expects an exception sees the solution's ValueError; MBPP setup code
+    runs beside the tests."""
+    code = (
+        "def pair(a):\n    return (a, {a}, {a: [a]}, bytes([a]), a / 4)\n"
+        "def strict(a):\n    if a < 0:\n        raise ValueError('negative')\n    return a\n"
+        "import math as m\ndef area(r):\n    return m.pi * r * r\n"
+    )
+    tests = CodeTests(
+        "assert",
+        [
+            "assert pair(3) == (3, {3}, {3: [3]}, b'\\x03', 0.75)",
+            "assert type(pair(1)[0]) is int and type(pair(1)) is tuple",
+            "try:\n    strict(-1)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n    assert False\n",
+            "assert strict(LIMIT) == LIMIT",
+            "print('tests may print', strict(1))\nassert strict(1) == 1",
+            "assert m.isclose(area(2), 12.566, rel_tol=1e-3)",  # `m`: the solution's import
+        ],
+        None,
+        "LIMIT = 7",
+    )
+    report = run_solution(code, tests, LIMITS)
+    assert report.passed, report.outcomes
+
+
+def test_wire_refuses_anything_but_plain_data():
+    from acotd_tui.code import wire
+
+    value = [1, (2.5, "x"), {3: {4}}, frozenset({5}), b"\x00", None, True, 1j]
+    assert wire.decode(wire.encode(value)) == value
+    for bad in ({"$": "eq", "v": []}, {"$": "set", "v": [[1]]}, {"a": 1}, {"$": "tuple"}):
+        with pytest.raises(wire.WireError):
+            wire.decode(bad)
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(wire.WireError):
+        wire.encode(Anything())
+
+
+def test_a_short_or_odd_checker_report_is_never_a_pass():
+    from acotd_tui.code.sandbox import parse_report
+
+    one_pass = {"index": 0, "status": "pass"}
+    outcomes, _, _ = parse_report({"outcomes": [one_pass]}, 2)
+    assert [o.status for o in outcomes] == ["crash", "not_run"]
+    outcomes, _, _ = parse_report({"outcomes": [one_pass, {"status": "passed"}]}, 2)
+    assert [o.status for o in outcomes] == ["pass", "crash"]
+    outcomes, _, _ = parse_report({"error": "timeout", "detail": "late"}, 1)
+    assert [o.status for o in outcomes] == ["timeout"]
+    assert run_solution("print(1)\n", CodeTests("stdio", []), LIMITS).status == "fail"
+
+
+def test_each_run_directory_is_private(tmp_path):
+    """0700 and owned by the runner; the report comes on a pipe, not from a file in it."""
+    from acotd_tui.code.sandbox import private_run_dir
+
+    with private_run_dir() as run_dir:
+        assert run_dir.stat().st_mode & 0o777 == 0o700 and run_dir.stat().st_uid == os.geteuid()
+        assert (run_dir / "box").stat().st_mode & 0o777 == 0o700
+    assert not run_dir.exists()
+    probe = "import os\nprint(oct(os.stat('..').st_mode & 0o777), sorted(os.listdir('.')))\n"
+    report = run_solution(probe, CodeTests("stdio", [{"input": "", "output": "x"}]), LIMITS)
+    assert "[]" in report.outcomes[0].stdout  # nothing of ours in the solution's folder
+
+
+def test_status_says_once_how_code_is_isolated(project, monkeypatch):
+    from acotd_tui.code import isolation
+
+    out = CliRunner().invoke(main, ["status", "-p", str(project.root)])
+    assert out.exit_code == 0 and out.output.count("code sandbox: ") == 1, out.output
+    monkeypatch.setattr(isolation, "bubblewrap_works", lambda euid: False)
+    line = isolation.isolation_summary()
+    assert line.startswith("WARNING: no filesystem or network isolation") and "bubblewrap" in line
+    out = CliRunner().invoke(main, ["status", "-p", str(project.root)])
+    assert "code sandbox: WARNING" in out.output
+    assert "custom-wrapper" in isolation.isolation_summary(["custom-wrapper", "--flag"])
+
+
+def test_a_configured_isolation_command_wraps_the_sandbox():
+    """`[code] isolation_command` replaces the automatic level; the verdict stays outside."""
+    limits = SandboxLimits(
+        timeout_s=10, per_test_timeout_s=1.5, memory_mb=256, isolation_command=("env", "A=1")
+    )
+    right = run_solution("import os\nprint(int(os.environ['A']) + 4)\n", STDIO, limits)
+    assert right.isolation[0] == "isolation_command" and right.passed_count == 1
+    assert not right.passed  # 5 then 5 again: the second case wants 6
+
+
+def test_humaneval_helpers_from_the_prompt_stay_trusted(project, tmp_path):
+    """HumanEval/32-shaped: the test calls the prompt's `poly`. The importer keeps the prompt
+    as setup, so the checker uses the prompt's `poly`; a solution redefining it to always
+    return 0 does not make its wrong `find_zero` pass, and a right one still passes."""
+    prompt = (
+        "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
+        "def find_zero(xs):\n    '''A zero of the polynomial with coefficients xs.'''\n"
+    )
+    row = {
+        "task_id": "Shaped/32",
+        "prompt": prompt,
+        "canonical_solution": "    lo, hi = -100.0, 100.0\n    for _ in range(200):\n        mid = (lo + hi) / 2\n        if poly(xs, lo) * poly(xs, mid) <= 0:\n            hi = mid\n        else:\n            lo = mid\n    return lo\n",
+        "test": "def check(candidate):\n    for xs in ([1, 2], [-6, 11, -6, 1]):\n        assert math.fabs(poly(xs, candidate(xs))) < 1e-4\n",
+        "entry_point": "find_zero",
+    }
+    path = tmp_path / "humaneval.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    import_files(project.store, [path])
+    [pid] = project.store.problems.ids(ProblemFilter(domain="code"))
+    problem, tests = project.store.problems.get(pid), project.store.tests.get(pid)
+    assert tests.setup == prompt
+    assert run_solution(problem.solution, tests, LIMITS).passed
+    cheat = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0\n"
+    report = run_solution(cheat, tests, LIMITS)
+    assert report.status == "fail" and not report.passed, report.outcomes

@@ -119,6 +119,7 @@ def status_cmd(project_dir: str | None) -> None:
     with open_project(project_dir) as project:
         scheme = project.config.grading.scheme
         counts = project.store.stats.pipeline(scheme)
+        isolation_command = project.config.code.isolation_command
     click.echo(f"project {project.root} (scheme {scheme})")
     click.echo(table(counts.stages(), ("stage", "count")))
     dist = counts.label_distribution
@@ -134,6 +135,9 @@ def status_cmd(project_dir: str | None) -> None:
         f"jobs: {counts.jobs_running} running, {counts.jobs_queued} queued; "
         f"tokens {counts.tokens:,}, cost ${counts.cost:.4f}"
     )
+    from acotd_tui.code.isolation import isolation_summary
+
+    click.echo(f"code sandbox: {isolation_summary(isolation_command)}")
 
 
 @click.command("demo")

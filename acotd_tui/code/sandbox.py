@@ -1,20 +1,19 @@
-"""Running model-written code against a problem's tests, never in the app's own process.
+"""Running model-written code against a problem's tests, where it cannot reach the verdict.
 
-What the sandbox does, in layers (see README "Code problems" for the full account):
-- a separate process (`python -I`), in its own session, in a throwaway directory that is
-  deleted afterwards, with HOME and TMPDIR pointing there and an environment holding no
-  keys or tokens;
-- a wall-clock limit for the whole run (the process group is killed) and a per-test alarm;
-- resource limits: address space (memory), CPU seconds, file size, open files, processes;
-- when started as root, the code runs as `nobody`, so it cannot modify files it does not own;
-- a new network namespace (no interfaces) where the kernel permits it;
-- a Python audit hook refusing writes/deletions outside the directory, process creation,
-  network connections and ctypes calls to such functions.
-What it does not protect against: a determined escape through a kernel or interpreter bug,
-reading world-readable files, or (when not root and without namespaces) anything the user
-running acotd may do that the audit hook does not see. For untrusted code at scale, set
-`code.isolation_command` to a container or bubblewrap prefix, e.g.
-["bwrap", "--ro-bind", "/", "/", "--bind", "{workdir}", "{workdir}", "--unshare-all", "--die-with-parent"].
+Three processes per answer (README "Code problems" has the full account):
+- the app (this module) prepares a private run directory (0700, owned by the runner) and
+  starts the **checker** (`checker.py`), a trusted process holding the tests but no solution
+  code; its report comes back on a pipe, never through a file;
+- the checker starts the **sandbox** (`harness.py`) behind bubblewrap where the machine allows
+  it (`isolation.py`), sends it the code, and then only asks: stdin in, stdout out for stdio
+  problems; arguments in, a plain-data return value out for function problems; HumanEval's
+  `check(candidate)` and MBPP's asserts run in the checker against a proxy `candidate`;
+- the sandbox runs the solution with rlimits, as `nobody` when root, in fresh namespaces,
+  behind an audit hook. It never sees an expected value.
+A late, missing, malformed or non-plain reply, a crash or an early exit is a failure. What
+it does not protect against: a kernel or interpreter exploit; and without bubblewrap,
+writes the running user may make that the audit hook does not see (`acotd status` says
+which level this machine has).
 """
 
 from __future__ import annotations
@@ -29,12 +28,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+from acotd_tui.code.isolation import (
+    BOX,
+    Isolation,
+    bwrap_prefix,
+    interpreter_paths,
+    labels,
+    resolve,
+)
 from acotd_tui.store import CodeTests
+
+CODE_DIR = Path(__file__).resolve().parent
+NOBODY = 65534
 
 FENCE = re.compile(r"```([a-zA-Z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 STATUSES = ("pass", "fail", "timeout", "memory", "crash", "blocked", "not_run")
@@ -58,6 +68,7 @@ class SandboxLimits:
     max_file_mb: int = 16
     python: str = sys.executable
     isolation_command: tuple[str, ...] = ()
+    isolation: str = Isolation.AUTO  # auto | bubblewrap | namespaces | process (isolation.py)
 
 
 @dataclass
@@ -113,7 +124,8 @@ class RunReport:
 
 
 def _overall(outcomes: list[TestOutcome]) -> str:
-    if all(o.status == "pass" for o in outcomes):
+    """Pass only when there are tests and every one of them passed."""
+    if outcomes and all(o.status == "pass" for o in outcomes):
         return "pass"
     for status in ("blocked", "memory", "timeout", "crash"):
         if any(o.status == status for o in outcomes):
@@ -121,16 +133,142 @@ def _overall(outcomes: list[TestOutcome]) -> str:
     return "fail"
 
 
-def _scrubbed_env(workdir: Path) -> dict[str, str]:
+def _scrubbed_env(home: str) -> dict[str, str]:
     """No keys, tokens or proxies reach the submission."""
     return {
         "PATH": "/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
+        "HOME": home,
+        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
     }
+
+
+@contextlib.contextmanager
+def private_run_dir(
+    *, owner: tuple[int, int] | None = None, for_nobody: bool = False
+) -> Iterator[Path]:
+    """A run directory only its runner can enter (mkdtemp: 0700; `owner` when the runner is
+    another user), with the solution's working directory `box` inside (owned by `nobody`
+    when the solution will drop to it); removed afterwards whatever the solution left there."""
+    run_dir = Path(tempfile.mkdtemp(prefix="acotd-sandbox-"))
+    try:
+        box = run_dir / "box"
+        box.mkdir(mode=0o700)
+        if owner is not None:
+            os.chown(run_dir, *owner)
+            os.chown(box, *owner)
+        if for_nobody:
+            os.chown(box, NOBODY, NOBODY)
+        yield run_dir
+    finally:
+
+        def unlock(_fn: object, path: str, _exc: object) -> None:
+            with contextlib.suppress(OSError):  # a solution may leave unreadable folders
+                os.chmod(os.path.dirname(path), 0o700)
+                os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+
+        shutil.rmtree(run_dir, onerror=unlock)
+
+
+def checker_spec(
+    code: str,
+    tests: CodeTests,
+    limits: SandboxLimits,
+    run_dir: Path,
+    level: Isolation,
+    *,
+    as_root: bool | None = None,
+) -> dict:
+    """What the checker needs: the tests, the limits and the exact sandbox command."""
+    box = run_dir / "box"
+    harness = [limits.python, "-I", str(CODE_DIR / "harness.py")]
+    if level is Isolation.BUBBLEWRAP:
+        as_root = os.geteuid() == 0 if as_root is None else as_root
+        prefix = bwrap_prefix(box, as_root=as_root, extra_ro=interpreter_paths())
+        inner_box = BOX
+    elif level is Isolation.NAMESPACES:  # the harness enters them itself (isolation.py)
+        prefix, inner_box = [], BOX
+    elif level is Isolation.CUSTOM:
+        prefix = [part.replace("{workdir}", str(box)) for part in limits.isolation_command]
+        inner_box = str(box)
+    else:
+        prefix, inner_box = [], str(box)
+    return {
+        "command": [*prefix, *harness],
+        "cwd": str(box),
+        "env": _scrubbed_env(inner_box),
+        "stderr_path": str(run_dir / "stderr.txt"),
+        "code": code,
+        "kind": tests.kind,
+        "cases": tests.cases,
+        "entry_point": tests.entry_point,
+        "setup": tests.setup,
+        "timeout_s": limits.timeout_s,
+        "limits": {
+            "per_test_timeout_s": limits.per_test_timeout_s,
+            "memory_mb": limits.memory_mb,
+            "cpu_s": limits.cpu_s,
+            "max_file_mb": limits.max_file_mb,
+            "namespaces": level is Isolation.NAMESPACES,
+        },
+    }
+
+
+def run_checker(spec: dict, python: str, timeout_s: float, **popen: object) -> dict:
+    """Start the checker, hand it the spec, read its report from its stdout (not a file)."""
+    proc = subprocess.Popen(
+        [python, "-I", str(CODE_DIR / "checker.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=spec["stderr_path"].rsplit("/", 1)[0],
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        start_new_session=True,  # no terminal; its process group holds the sandbox too
+        **popen,  # type: ignore[arg-type]
+    )
+    try:
+        out, err = proc.communicate(json.dumps(spec).encode(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": "timeout", "detail": "the checker did not finish in time"}
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the submission left running
+        proc.wait()
+    try:
+        report = json.loads(out)
+    except ValueError:
+        tail = err.decode("utf-8", "replace")[-400:]
+        return {"error": "crash", "detail": f"the checker failed: {tail}"}
+    return report if isinstance(report, dict) else {"error": "crash", "detail": "bad report"}
+
+
+def parse_report(report: dict, n_cases: int) -> tuple[list[TestOutcome], list[str], str]:
+    """Outcomes from the checker's report; anything short or odd counts against the answer."""
+    raw = report.get("outcomes")
+    if not isinstance(raw, list) or len(raw) != n_cases:
+        cause = report.get("error") if report.get("error") in STATUSES else "crash"
+        detail = str(report.get("detail") or "the checker returned no verdict")
+        first = [TestOutcome(0, cause, detail)] if n_cases else []
+        return first + [TestOutcome(i, "not_run") for i in range(1, n_cases)], [], detail
+    outcomes = []
+    for i, o in enumerate(raw):
+        status = o.get("status") if isinstance(o, dict) else None
+        if status not in STATUSES:
+            status, o = "crash", {"detail": "malformed outcome"}
+        outcomes.append(
+            TestOutcome(
+                i,
+                status,
+                str(o.get("detail", "")),
+                str(o.get("stdout", "")),
+                str(o.get("stderr", "")),
+                float(o.get("seconds", 0.0)),
+            )
+        )
+    return outcomes, [str(x) for x in report.get("isolation", [])], ""
 
 
 def run_solution(
@@ -146,74 +284,22 @@ def run_solution(
             "no_code",
             detail="no code block in the answer",
         )
-    workdir = Path(tempfile.mkdtemp(prefix="acotd-sandbox-"))
     started = time.perf_counter()
-    try:
-        shutil.copyfile(
-            str(resources.files("acotd_tui") / "code" / "harness.py"), workdir / "harness.py"
-        )
-        (workdir / "solution.py").write_text(code, encoding="utf-8")
-        spec = {
-            "kind": tests.kind,
-            "cases": tests.cases,
-            "entry_point": tests.entry_point,
-            "setup": tests.setup,
-            "per_test_timeout_s": limits.per_test_timeout_s,
-            "memory_mb": limits.memory_mb,
-            "cpu_s": limits.cpu_s,
-            "max_file_mb": limits.max_file_mb,
-        }
-        (workdir / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        for path in workdir.iterdir():
-            path.chmod(0o644)
-        workdir.chmod(0o777)  # the harness may drop to `nobody`, who must be able to write here
-        prefix = [part.replace("{workdir}", str(workdir)) for part in limits.isolation_command]
-        command = [*prefix, limits.python, "-I", "harness.py"]
-        proc = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=_scrubbed_env(workdir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        timed_out = False
-        try:
-            _, err = proc.communicate(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, err = proc.communicate()
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # anything the submission left running
-        result = {}
-        result_path = workdir / "result.json"
-        if result_path.exists():
-            try:
-                result = json.loads(result_path.read_text(encoding="utf-8") or "{}")
-            except json.JSONDecodeError:
-                result = {}
-        outcomes = [TestOutcome(**o) for o in result.get("outcomes", [])]
-        done = len(outcomes)
-        if done < len(tests.cases):
-            # The process died mid-test: that test gets the cause, the rest were never run.
-            signal_no = -proc.returncode if proc.returncode and proc.returncode < 0 else None
-            if timed_out or signal_no == signal.SIGXCPU:
-                cause = "timeout"
-            elif signal_no == signal.SIGKILL:
-                cause = "memory"
-            else:
-                cause = "crash"
-            tail = (err or b"").decode("utf-8", "replace")[-400:]
-            outcomes.append(TestOutcome(done, cause, tail or f"exit code {proc.returncode}"))
-            outcomes += [TestOutcome(i, "not_run") for i in range(done + 1, len(tests.cases))]
-        return RunReport(
-            outcomes, _overall(outcomes), time.perf_counter() - started, result.get("isolation", [])
-        )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    level = resolve(limits.isolation, limits.isolation_command)
+    with private_run_dir(for_nobody=os.geteuid() == 0) as run_dir:
+        spec = checker_spec(code, tests, limits, run_dir, level)
+        budget = limits.timeout_s + limits.per_test_timeout_s + 15
+        report = run_checker(spec, limits.python, budget)
+    outcomes, inner, detail = parse_report(report, len(tests.cases))
+    if not tests.cases:
+        detail = "the problem has no tests"
+    return RunReport(
+        outcomes,
+        _overall(outcomes) if tests.cases else "fail",
+        time.perf_counter() - started,
+        [*labels(level), *inner],
+        detail,
+    )
 
 
 class SandboxPool:

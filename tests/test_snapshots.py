@@ -20,6 +20,19 @@ FIXED = Path("/tmp/acotd-snapshots/demo")
 SIZE = (110, 34)
 
 
+@pytest.fixture(autouse=True)
+def fixed_isolation_line(monkeypatch):
+    """The Settings screen says how code is isolated on *this* machine (bubblewrap, namespaces
+    or none); the snapshot pins the bubblewrap wording so it does not depend on the host."""
+    from acotd_tui.code import isolation
+
+    line = (
+        "bubblewrap (read-only filesystem, private /tmp, no network, own PIDs), "
+        "runs as nobody; verdicts computed outside it"
+    )
+    monkeypatch.setattr(isolation, "isolation_summary", lambda *_a, **_k: line)
+
+
 @pytest.fixture(scope="module")
 def snapshot_project(demo_template):
     if FIXED.exists():

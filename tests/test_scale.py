@@ -1,0 +1,243 @@
+"""Sampling at scale: plans and draws identical to the original (scan-everything) sampler.
+
+`legacy_plan` / `legacy_draw` are the sampler as it was before counting moved into the store
+(issue 14): every problem read, every label looked up, every text run through the n-gram
+index on every preview. They are the oracle: the fast sampler must give the same counts per
+level, the same exclusions, the same pool and the same problems for a seed, on a small store
+with every kind of pool member (conflicts, human overrides, benchmark copies, several
+sources and domains, both schemes).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, ProblemFilter
+
+from acotd_tui.benchmarks import load_benchmark
+from acotd_tui.pipeline.decontam import benchmark_index
+from acotd_tui.pipeline.sampling import (
+    Plan,
+    SamplingRequest,
+    SamplingService,
+    algorithm2,
+    largest_remainder,
+    nearest_plan,
+)
+
+SOURCES = ("gsm8k", "math", "numina")
+
+
+_INDEXES: dict = {}
+
+
+def _legacy_index(project):
+    """The benchmark n-gram index, built once per test store (the bundled sets never change)."""
+    key = (str(project.root), tuple(project.config.eval.benchmarks), project.config.sampling.ngram)
+    if key not in _INDEXES:
+        _INDEXES.clear()
+        _INDEXES[key] = benchmark_index(key[1], key[2], project.store)
+    return _INDEXES[key]
+
+
+def legacy_pool(project, request: SamplingRequest):
+    store = project.store
+    labels = SCHEME_LABELS[request.scheme]
+    ids = store.problems.ids(
+        ProblemFilter(
+            sources=tuple(request.sources),
+            domain=request.domain,
+            labels=labels,
+            scheme=request.scheme,
+        )
+    )
+    current = store.grades.labels(request.scheme, ids)
+    excluded = {"conflict": 0, "contaminated": 0}
+    keep = []
+    for pid in ids:
+        lab = current[pid]
+        if lab.conflict and lab.human_label is None and not request.include_conflicts:
+            excluded["conflict"] += 1
+            continue
+        keep.append(pid)
+    if request.decontaminate and keep:
+        index = _legacy_index(project)
+        clean = []
+        for problem in store.problems.get_many(keep):
+            if index.contaminated(problem.problem):
+                excluded["contaminated"] += 1
+            else:
+                clean.append(problem.id)
+        keep = clean
+    by_label: dict[str, list[int]] = {label: [] for label in labels}
+    for pid in keep:
+        by_label[current[pid].label].append(pid)
+    return by_label, excluded
+
+
+def legacy_plan(project, request: SamplingRequest) -> dict:
+    labels = SCHEME_LABELS[request.scheme]
+    pool, excluded = legacy_pool(project, request)
+    available = {label: len(pool[label]) for label in labels}
+    total = sum(available.values())
+    if request.strategy == "adaptive":
+        wanted = largest_remainder(request.k, {lab: float(available[lab]) for lab in labels})
+    elif request.strategy == "adaptive_medium":
+        wanted = algorithm2(request.k, available)
+    elif request.strategy in ("fixed", "curriculum"):
+        wanted = largest_remainder(
+            request.k, {lab: float(request.ratios.get(lab, 0)) for lab in labels}
+        )
+    else:
+        short = max(0, request.k - total)
+        return {
+            "available": available,
+            "wanted": {"*": request.k},
+            "shortfall": {"*": short},
+            "nearest": {"*": total} if short else None,
+            "excluded": excluded,
+            "pool": pool,
+        }
+    shortfall = {lab: max(0, wanted[lab] - available[lab]) for lab in labels}
+    nearest = nearest_plan(wanted, available) if any(shortfall.values()) else None
+    return {
+        "available": available,
+        "wanted": wanted,
+        "shortfall": shortfall,
+        "nearest": nearest,
+        "excluded": excluded,
+        "pool": pool,
+    }
+
+
+def legacy_draw(project, request: SamplingRequest) -> list[tuple[int, str]]:
+    """(problem id, label) in dataset order, as the original `create` drew them."""
+    plan = legacy_plan(project, request)
+    rng = random.Random(request.seed)
+    if request.strategy == "random":
+        everything = sorted((pid, lab) for lab, ids in plan["pool"].items() for pid in ids)
+        return rng.sample(everything, min(request.k, len(everything)))
+    final = plan["wanted"] if not any(plan["shortfall"].values()) else plan["nearest"]
+    items: list[tuple[int, str]] = []
+    for label in SCHEME_LABELS[request.scheme]:
+        chosen = rng.sample(sorted(plan["pool"][label]), final.get(label, 0))
+        items += [(pid, label) for pid in chosen]
+    rng.shuffle(items)
+    return items
+
+
+def build_pool(project, n: int = 900, seed: int = 5) -> dict[str, list[int]]:
+    """A small store with every kind of pool member; returns notable problem ids."""
+    rng = random.Random(seed)
+    store = project.store
+    leaks = [item.problem for item in load_benchmark("math500").items[:12]]
+    leaks += [item.problem for item in load_benchmark("gsm8k_test").items[:8]]
+    problems = []
+    for i in range(n):
+        text = f"Problem {i}: a tank holds {i % 37} litres and fills at {i % 11} litres per minute; how long until {i} litres?"
+        if i % 45 == 0 and leaks:
+            text = leaks.pop() + ("" if i % 2 else f" (variant {i})")
+        problems.append(
+            NewProblem(
+                problem=text,
+                answer=str(i),
+                source=SOURCES[i % 3],
+                split="train" if i % 5 else "test",
+                domain="code" if i % 17 == 0 else "math",
+            )
+        )
+    store.problems.add(problems)
+    ids = store.problems.ids()
+    grades = []
+    emh, zte = SCHEME_LABELS["emh"], SCHEME_LABELS["zte"]
+    for pid in ids:
+        if rng.random() < 0.08:
+            continue  # ungraded
+        weights = (6, 3, 1) if pid % 2 else (2, 5, 3)
+        label = rng.choices(emh, weights=weights)[0]
+        conflict = "judge vs check" if rng.random() < 0.06 else None
+        grades.append(NewGrade(pid, "emh", label, "judge", conflict=conflict))
+        if rng.random() < 0.7:
+            grades.append(NewGrade(pid, "zte", rng.choice(zte), "judge", conflict=conflict))
+    store.grades.add(grades)
+    conflicts = [pid for pid in ids if (lab := store.grades.label(pid, "emh")) and lab.conflict]
+    humans = []
+    for pid in rng.sample(ids, 60):  # human labels, some on conflicts, some cleared again
+        store.grades.add([NewGrade(pid, "emh", rng.choice(emh), "human")])
+        humans.append(pid)
+    for pid in conflicts[:5]:
+        store.grades.add([NewGrade(pid, "emh", "H", "human")])
+    for pid in humans[:10]:
+        store.grades.add([NewGrade(pid, "emh", None, "human")])
+    # A later automatic grade that resolves a conflict, and one that introduces one.
+    store.grades.add([NewGrade(conflicts[-1], "emh", "M", "judge")])
+    store.grades.add([NewGrade(ids[3], "emh", "E", "rule", conflict="new conflict")])
+    return {"ids": ids, "conflicts": conflicts, "humans": humans}
+
+
+REQUESTS = [
+    dict(k=50),
+    dict(k=400),
+    dict(k=800, accept_nearest=True),
+    dict(k=300, strategy="fixed", ratios={"E": 6, "M": 3, "H": 1}),
+    dict(k=300, strategy="fixed", ratios={"E": 6, "M": 3, "H": 1}, accept_nearest=True),
+    dict(k=60, strategy="adaptive_medium"),
+    dict(k=500, strategy="adaptive_medium", accept_nearest=True),
+    dict(k=120, strategy="random", seed=7),
+    dict(k=5000, strategy="random", accept_nearest=True),
+    dict(k=100, include_conflicts=True),
+    dict(k=100, decontaminate=False),
+    dict(k=90, sources=["math", "numina"], seed=3),
+    dict(k=40, domain="code"),
+    dict(k=70, sources=["gsm8k"], domain="math", include_conflicts=True, decontaminate=False),
+    dict(k=12, strategy="curriculum", scheme="zte", ratios={"easy": 1, "1": 1, "2": 2, "3": 3, "4": 3, "5": 2}),
+    dict(k=200, scheme="zte", seed=11),
+]
+
+
+def _plan_dict(plan: Plan) -> dict:
+    return {
+        "available": plan.available,
+        "wanted": plan.wanted,
+        "shortfall": plan.shortfall,
+        "nearest": plan.nearest,
+        "excluded": plan.excluded,
+        "pool": {label: sorted(ids) for label, ids in plan.pool.items()},
+    }
+
+
+@pytest.fixture
+def pooled(project):
+    notable = build_pool(project)
+    return project, notable
+
+
+def test_plans_are_identical_to_the_original_sampler(pooled):
+    project, _ = pooled
+    service = SamplingService(project)
+    for changes in REQUESTS:
+        request = service.default_request(**changes)
+        expected = legacy_plan(project, request)
+        expected["pool"] = {label: sorted(ids) for label, ids in expected["pool"].items()}
+        got = _plan_dict(service.preview(request))
+        assert got == expected, changes
+    # The store is not trivial: something of every kind is excluded or kept.
+    plan = service.preview(service.default_request(k=10))
+    assert plan.excluded["conflict"] > 10 and plan.excluded["contaminated"] >= 10
+
+
+def test_draws_are_identical_to_the_original_sampler_and_deterministic(pooled):
+    project, _ = pooled
+    service = SamplingService(project)
+    for n, changes in enumerate(REQUESTS):
+        request = service.default_request(**changes)
+        if not service.preview(request).feasible and not request.accept_nearest:
+            continue
+        dataset = service.create(f"set-{n}", request)
+        items = project.store.datasets.items(dataset.id)
+        assert [(i.problem_id, i.label) for i in items] == legacy_draw(project, request), changes
+        again = service.create(f"again-{n}", request)
+        assert [i.problem_id for i in project.store.datasets.items(again.id)] == [
+            i.problem_id for i in items
+        ]

@@ -250,6 +250,14 @@ class Problems:
         where, params = (flt or ProblemFilter()).where()
         return int(self.db.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params) or 0)
 
+    def hashes(self, flt: ProblemFilter | None = None) -> list[bytes]:
+        """Content hashes of the matching problems in id order (a benchmark's version)."""
+        where, params = (flt or ProblemFilter()).where()
+        return [
+            bytes(r[0])
+            for r in self.db.query(f"SELECT p.hash FROM problems p WHERE {where} ORDER BY p.id", params)
+        ]
+
     def ids(self, flt: ProblemFilter | None = None, limit: int | None = None) -> list[int]:
         where, params = (flt or ProblemFilter()).where()
         sql = f"SELECT p.id FROM problems p WHERE {where} ORDER BY p.id"

@@ -241,3 +241,104 @@ def test_draws_are_identical_to_the_original_sampler_and_deterministic(pooled):
         assert [i.problem_id for i in project.store.datasets.items(again.id)] == [
             i.problem_id for i in items
         ]
+
+
+def test_maintained_counts_match_a_recount_after_every_kind_of_change(pooled):
+    project, notable = pooled
+    store = project.store
+
+    def recount():
+        rows = store.db.query(
+            "SELECT l.scheme, l.label, p.source, p.domain,"
+            " (l.conflict = 1 AND l.human_label IS NULL), COUNT(*)"
+            " FROM labels l JOIN problems p ON p.id = l.problem_id WHERE l.label IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4, 5"
+        )
+        return {tuple(r[:5]): r[5] for r in rows}
+
+    def maintained():
+        rows = store.db.query("SELECT scheme, label, source, domain, held, n FROM label_counts")
+        return {tuple(r[:5]): r[5] for r in rows if r[5]}
+
+    assert maintained() == recount()
+    pid = notable["conflicts"][0]
+    store.grades.add([NewGrade(pid, "emh", "E", "human")])  # conflict resolved by a human
+    store.grades.add([NewGrade(pid, "emh", None, "human")])  # and handed back
+    store.grades.add([NewGrade(notable["ids"][0], "emh", None, "judge")])  # label cleared
+    with store.db.tx() as conn:  # a problem moved to another source, and one deleted
+        conn.execute("UPDATE problems SET source = 'moved' WHERE id = ?", (notable["ids"][1],))
+        conn.execute("DELETE FROM problems WHERE id = ?", (notable["ids"][2],))
+    assert maintained() == recount()
+
+
+def test_label_filtered_counts_match_the_scan(pooled):
+    project, _ = pooled
+    store = project.store
+    filters = [
+        ProblemFilter(labels=("E",)),
+        ProblemFilter(labels=("E", "H"), sources=("math",)),
+        ProblemFilter(labels=("M",), domain="code"),
+        ProblemFilter(labels=("3",), scheme="zte", sources=("gsm8k", "numina")),
+        ProblemFilter(unlabelled=True),
+        ProblemFilter(unlabelled=True, sources=("math",), domain="math"),
+        ProblemFilter(labels=("E",), text="tank"),
+    ]
+    for flt in filters:
+        where, params = flt.where()
+        scan = store.db.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params)
+        assert store.problems.count(flt) == scan > 0, flt
+
+
+def test_decontamination_is_computed_once_and_only_for_what_changed(project, tmp_path, monkeypatch):
+    import json
+
+    from acotd_tui.importing import ImportOptions, import_files
+    from acotd_tui.pipeline import decontam
+
+    as_math_test = ImportOptions(source="math", split="test")
+    build_pool(project, n=200)
+    checked: list[str] = []
+    original = decontam.NgramIndex.contaminated
+
+    def spy(self, text):
+        checked.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(decontam.NgramIndex, "contaminated", spy)
+    service = SamplingService(project)
+    first = service.preview(service.default_request(k=10))
+    assert len(checked) == 200  # every problem once, labelled or not
+    checked.clear()
+    again = service.preview(service.default_request(k=20, strategy="fixed", ratios={"E": 1}))
+    assert checked == [] and again.excluded == first.excluded  # a preview is counting
+    # An import checks only its new problems, for the set in use, and the plan follows.
+    leak = load_benchmark("aime25").items[0].problem
+    path = tmp_path / "new.jsonl"
+    path.write_text(
+        json.dumps({"problem": leak, "answer": "1"}) + "\n"
+        + json.dumps({"problem": "A fresh problem about seven apples and two pears.", "answer": "9"}) + "\n"
+    )
+    import_files(project.store, [path])
+    assert sorted(checked) == sorted([leak, "A fresh problem about seven apples and two pears."])
+    checked.clear()
+    leaked = project.store.problems.id_by_hash(leak)
+    project.store.grades.add([NewGrade(leaked, "emh", "H", "judge")])
+    plan = service.preview(service.default_request(k=10))
+    assert checked == [] and plan.excluded["contaminated"] == first.excluded["contaminated"] + 1
+    assert leaked not in plan.pool["H"]
+    # Another n-gram size is another benchmark set: checked in full, once.
+    project.config.sampling.ngram = 8
+    SamplingService(project).preview(service.default_request(k=10))
+    assert len(checked) == 202
+    checked.clear()
+    SamplingService(project).preview(service.default_request(k=10))
+    assert checked == []
+    # An imported benchmark split changes the set's version when its problems change.
+    project.config.eval.benchmarks = [*project.config.eval.benchmarks, "math/test"]
+    bench = tmp_path / "math_test.jsonl"
+    bench.write_text(json.dumps({"problem": "Benchmark problem number one about a square.", "answer": "4"}) + "\n")
+    import_files(project.store, [bench], as_math_test)
+    before = decontam.fingerprint(project.config.eval.benchmarks, 8, project.store)
+    bench.write_text(json.dumps({"problem": "Benchmark problem number two about a circle.", "answer": "5"}) + "\n")
+    import_files(project.store, [bench], as_math_test)
+    assert decontam.fingerprint(project.config.eval.benchmarks, 8, project.store) != before

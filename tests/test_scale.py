@@ -342,3 +342,49 @@ def test_decontamination_is_computed_once_and_only_for_what_changed(project, tmp
     bench.write_text(json.dumps({"problem": "Benchmark problem number two about a circle.", "answer": "5"}) + "\n")
     import_files(project.store, [bench], as_math_test)
     assert decontam.fingerprint(project.config.eval.benchmarks, 8, project.store) != before
+
+
+async def test_sampling_screen_drops_a_stale_plan_that_finishes_last(pooled, monkeypatch):
+    import asyncio
+    import threading
+
+    from textual.widgets import DataTable, Input
+
+    from acotd_tui.app import AcotdApp
+
+    project, _ = pooled
+    app = AcotdApp(project)
+
+    async def until(condition, timeout=10.0):
+        for _ in range(int(timeout / 0.01)):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
+
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("5")
+        screen = app.screen
+        await until(lambda: getattr(screen, "plan", None) is not None)
+        real = app.services.sampling_preview
+        release, started = threading.Event(), threading.Event()
+
+        def slow_for_seven(request):
+            if request.k == 7:
+                started.set()
+                release.wait(10)  # the older request finishes after the newer one
+            return real(request)
+
+        monkeypatch.setattr(app.services, "sampling_preview", slow_for_seven)
+        screen.query_one("#k", Input).value = "7"
+        await until(started.is_set)
+        screen.query_one("#k", Input).value = "100"
+        await until(lambda: screen.plan.request.k == 100)
+        release.set()
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert screen.plan.request.k == 100
+        table = screen.query_one("#preview", DataTable)
+        planned = [int(table.get_row_at(i)[2].replace(",", "")) for i in range(table.row_count)]
+        assert sum(planned) == 100

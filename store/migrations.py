@@ -464,6 +464,7 @@ def m007_pool_counts(conn: sqlite3.Connection) -> None:
             WHERE conflict = 1 AND human_label IS NULL;
         CREATE INDEX labels_needs_review ON labels(scheme, problem_id)
             WHERE needs_review = 1 AND human_label IS NULL;
+        CREATE INDEX labels_human ON labels(scheme, problem_id) WHERE human_label IS NOT NULL;
         """,
     )
 

@@ -34,13 +34,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acotd_tui.benchmarks import BUNDLED, load_benchmark  # noqa: E402
-from acotd_tui.project import Project  # noqa: E402
 from acotd_tui.store import NewCot, NewGrade, NewProblem, ProblemFilter  # noqa: E402
 from acotd_tui.store.problems import Problems  # noqa: E402
 
+from acotd_tui.benchmarks import BUNDLED, load_benchmark  # noqa: E402
+from acotd_tui.project import Project  # noqa: E402
+
 SOURCES = ("gsm8k", "math", "numina", "aime")
-WORDS = "apples pears trains litres minutes squares circles primes digits coins tickets boxes".split()
+WORDS = [
+    "apples",
+    "pears",
+    "trains",
+    "litres",
+    "minutes",
+    "squares",
+    "circles",
+    "primes",
+    "digits",
+    "coins",
+    "tickets",
+    "boxes",
+]
 CHUNK = 50_000
 
 
@@ -215,9 +229,23 @@ def main() -> int:
         "SELECT label, COUNT(*) FROM labels WHERE scheme = 'emh' GROUP BY label"
     )
     bare_ms, _ = timed(bare)
-    rows.append(("`acotd status` (CLI process, start-up included)", f"{cli(root, 'status'):,.0f} ms", "", ""))
+    rows.append(
+        (
+            "`acotd status` (CLI process, start-up included)",
+            f"{cli(root, 'status'):,.0f} ms",
+            "",
+            "",
+        )
+    )
     preview_cli = cli(root, "sample", "preview", "-k", str(args.k))
-    rows.append((f"`acotd sample preview -k {args.k}` (CLI process, start-up included)", f"{preview_cli:,.0f} ms", "", ""))
+    rows.append(
+        (
+            f"`acotd sample preview -k {args.k}` (CLI process, start-up included)",
+            f"{preview_cli:,.0f} ms",
+            "",
+            "",
+        )
+    )
     service = SamplingService(project)
     preview_ms, plan = timed(lambda: service.preview(service.default_request(k=args.k)))
     rows.append(
@@ -231,7 +259,9 @@ def main() -> int:
     print("plan:", plan.available, plan.wanted, plan.excluded, flush=True)
     name = f"scale-{int(time.time())}"
     create_cli = cli(root, "sample", "create", name, "-k", str(args.k), repeat=1)
-    rows.append((f"`acotd sample create NAME -k {args.k}` (CLI process)", f"{create_cli:,.0f} ms", "", ""))
+    rows.append(
+        (f"`acotd sample create NAME -k {args.k}` (CLI process)", f"{create_cli:,.0f} ms", "", "")
+    )
     label_filter = ProblemFilter(labels=("M",))
     count_ms, count = timed(lambda: store.problems.count(label_filter))
     where, params = label_filter.where()
@@ -255,7 +285,14 @@ def main() -> int:
         services.review_stats()
 
     review_ms, _ = timed(open_review)
-    rows.append(("review queue open (needs-review queue, first item, label statistics)", f"{review_ms:.0f} ms", "", ""))
+    rows.append(
+        (
+            "review queue open (needs-review queue, first item, label statistics)",
+            f"{review_ms:.0f} ms",
+            "",
+            "",
+        )
+    )
     timings = asyncio.run(keystroke_to_plan(project))
     rows.append(
         (
@@ -293,8 +330,12 @@ def main() -> int:
         lambda: export_dataset(project, ExportParams(dataset=name, formats=["trl"], out=str(out))),
         repeat=1,
     )
-    rows.append((f"export of {len(items):,} verified CoTs (TRL messages)", f"{export_ms:,.0f} ms", "", ""))
-    print(json.dumps({"export": {k: v for k, v in result.items() if k != "card"}}, default=str)[:300])
+    rows.append(
+        (f"export of {len(items):,} verified CoTs (TRL messages)", f"{export_ms:,.0f} ms", "", "")
+    )
+    print(
+        json.dumps({"export": {k: v for k, v in result.items() if k != "card"}}, default=str)[:300]
+    )
     print()
     print(f"| operation ({args.rows:,} labelled problems) | acotd | baseline | ratio |")
     print("|---|---|---|---|")

@@ -9,6 +9,7 @@ slow, stale plan can never overwrite a newer one.
 
 from __future__ import annotations
 
+from acotd_tui.store import StoreError
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +18,6 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, Switch
 
 from acotd_tui.errors import AcotdError
-from acotd_tui.store import StoreError
 
 from .base import AcotdScreen
 

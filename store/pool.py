@@ -159,7 +159,9 @@ class Pool:
         rows = self.db.query("SELECT fingerprint FROM decontam_sets ORDER BY updated_at DESC")
         return [s for r in rows if (s := self.decontam_set(r[0])) is not None]
 
-    def register_decontam_set(self, fingerprint: str, ngram: int, benchmarks: Sequence[str]) -> None:
+    def register_decontam_set(
+        self, fingerprint: str, ngram: int, benchmarks: Sequence[str]
+    ) -> None:
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO decontam_sets (fingerprint, ngram, benchmarks,"

@@ -291,7 +291,9 @@ class Problems:
         where, params = (flt or ProblemFilter()).where()
         return [
             bytes(r[0])
-            for r in self.db.query(f"SELECT p.hash FROM problems p WHERE {where} ORDER BY p.id", params)
+            for r in self.db.query(
+                f"SELECT p.hash FROM problems p WHERE {where} ORDER BY p.id", params
+            )
         ]
 
     def ids(self, flt: ProblemFilter | None = None, limit: int | None = None) -> list[int]:

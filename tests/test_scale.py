@@ -191,7 +191,12 @@ REQUESTS = [
     dict(k=90, sources=["math", "numina"], seed=3),
     dict(k=40, domain="code"),
     dict(k=70, sources=["gsm8k"], domain="math", include_conflicts=True, decontaminate=False),
-    dict(k=12, strategy="curriculum", scheme="zte", ratios={"easy": 1, "1": 1, "2": 2, "3": 3, "4": 3, "5": 2}),
+    dict(
+        k=12,
+        strategy="curriculum",
+        scheme="zte",
+        ratios={"easy": 1, "1": 1, "2": 2, "3": 3, "4": 3, "5": 2},
+    ),
     dict(k=200, scheme="zte", seed=11),
 ]
 
@@ -269,6 +274,15 @@ def test_maintained_counts_match_a_recount_after_every_kind_of_change(pooled):
         conn.execute("UPDATE problems SET source = 'moved' WHERE id = ?", (notable["ids"][1],))
         conn.execute("DELETE FROM problems WHERE id = ?", (notable["ids"][2],))
     assert maintained() == recount()
+    scanned: dict = {}
+    for r in store.db.query(
+        "SELECT p.source, l.label, COUNT(*) FROM labels l JOIN problems p ON p.id = l.problem_id"
+        " WHERE l.scheme = 'emh' AND l.label IS NOT NULL GROUP BY p.source, l.label"
+    ):
+        scanned.setdefault(r[0], {})[r[1]] = r[2]
+        scanned.setdefault("(all)", {})
+        scanned["(all)"][r[1]] = scanned["(all)"].get(r[1], 0) + r[2]
+    assert store.grades.distribution("emh") == scanned
 
 
 def test_label_filtered_counts_match_the_scan(pooled):
@@ -315,8 +329,12 @@ def test_decontamination_is_computed_once_and_only_for_what_changed(project, tmp
     leak = load_benchmark("aime25").items[0].problem
     path = tmp_path / "new.jsonl"
     path.write_text(
-        json.dumps({"problem": leak, "answer": "1"}) + "\n"
-        + json.dumps({"problem": "A fresh problem about seven apples and two pears.", "answer": "9"}) + "\n"
+        json.dumps({"problem": leak, "answer": "1"})
+        + "\n"
+        + json.dumps(
+            {"problem": "A fresh problem about seven apples and two pears.", "answer": "9"}
+        )
+        + "\n"
     )
     import_files(project.store, [path])
     assert sorted(checked) == sorted([leak, "A fresh problem about seven apples and two pears."])
@@ -336,10 +354,16 @@ def test_decontamination_is_computed_once_and_only_for_what_changed(project, tmp
     # An imported benchmark split changes the set's version when its problems change.
     project.config.eval.benchmarks = [*project.config.eval.benchmarks, "math/test"]
     bench = tmp_path / "math_test.jsonl"
-    bench.write_text(json.dumps({"problem": "Benchmark problem number one about a square.", "answer": "4"}) + "\n")
+    bench.write_text(
+        json.dumps({"problem": "Benchmark problem number one about a square.", "answer": "4"})
+        + "\n"
+    )
     import_files(project.store, [bench], as_math_test)
     before = decontam.fingerprint(project.config.eval.benchmarks, 8, project.store)
-    bench.write_text(json.dumps({"problem": "Benchmark problem number two about a circle.", "answer": "5"}) + "\n")
+    bench.write_text(
+        json.dumps({"problem": "Benchmark problem number two about a circle.", "answer": "5"})
+        + "\n"
+    )
     import_files(project.store, [bench], as_math_test)
     assert decontam.fingerprint(project.config.eval.benchmarks, 8, project.store) != before
 

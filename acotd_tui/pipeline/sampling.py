@@ -15,6 +15,12 @@ The pool excludes unlabelled problems, unresolved judge/check conflicts (unless 
 and, with decontamination on, anything sharing an n-gram with an evaluation benchmark.
 When a label has fewer problems than the plan asks for, the preview says so and offers the
 nearest feasible plan (shortfall spread over the other labels in proportion).
+
+At scale (issue 14) a preview is counting: levels come from the store's maintained
+`label_counts`, the benchmark overlaps from the stored decontamination result (computed once
+per problem and benchmark set, see decontam.py); ids are read only by `create`, as sorted
+numpy arrays per level, and drawn by position with the same `random.Random(seed)` calls as
+before, so a seed picks the same problems it always did.
 """
 
 from __future__ import annotations
@@ -212,9 +218,7 @@ class SamplingService:
             domain=request.domain,
         )
 
-    def decontam_fingerprint(
-        self, progress: Callable[[int, int], None] | None = None
-    ) -> str:
+    def decontam_fingerprint(self, progress: Callable[[int, int], None] | None = None) -> str:
         """The stored benchmark overlaps for the configured benchmarks and n, brought up to
         date first (a no-op unless problems were added since the last check)."""
         return ensure_checked(

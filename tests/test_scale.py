@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, ProblemFilter
+from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, PoolScope, ProblemFilter
 
 from acotd_tui.benchmarks import load_benchmark
 from acotd_tui.pipeline.decontam import benchmark_index
@@ -412,3 +412,27 @@ async def test_sampling_screen_drops_a_stale_plan_that_finishes_last(pooled, mon
         table = screen.query_one("#preview", DataTable)
         planned = [int(table.get_row_at(i)[2].replace(",", "")) for i in range(table.row_count)]
         assert sum(planned) == 100
+
+
+def test_migration_counts_the_labels_already_there(tmp_path):
+    from acotd_tui.store import MIGRATIONS, Database, Grades, Problems, Store, migrate
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    before = MIGRATIONS.index(next(m for m in MIGRATIONS if m.__name__ == "m007_pool_counts"))
+    migrate(db.conn, MIGRATIONS[:before])
+    Problems(db).add(
+        [NewProblem(f"old problem {i}", str(i), SOURCES[i % 3], domain="math") for i in range(30)]
+    )
+    Grades(db).add(
+        [
+            NewGrade(pid, "emh", "EMH"[pid % 3], "judge", conflict="c" if pid % 7 == 0 else None)
+            for pid in range(1, 31)
+        ]
+    )
+    db.close()
+    with Store(path) as store:
+        counts = store.pool.counts(PoolScope("emh", ("E", "M", "H")))
+        assert sum(counts.values()) == 30
+        assert sum(n for (_, held), n in counts.items() if held) == 4  # ids 7, 14, 21, 28
+        assert store.problems.count(ProblemFilter(labels=("E",))) == 10

@@ -78,18 +78,17 @@ class Pool:
         return {(r[0], int(r[1])): int(r[2]) for r in rows if r[2]}
 
     def contaminated_counts(self, scope: PoolScope, fingerprint: str) -> LevelCounts:
-        """Labelled problems of the scope that overlap the benchmark set, by (label, held)."""
-        where, params = scope.where("p")
-        join = " JOIN problems p ON p.id = h.problem_id" if scope.filtered else ""
+        """Labelled problems of the scope that overlap the benchmark set, by (label, held):
+        from `decontam_counts`, which triggers keep exact (migration 7)."""
+        where, params = scope.where("c")
         marks = ",".join("?" * len(scope.labels))
         rows = self.db.query(
-            "SELECT l.label, (l.conflict = 1 AND l.human_label IS NULL), COUNT(*)"
-            " FROM decontam_hits h JOIN labels l ON l.problem_id = h.problem_id AND l.scheme = ?"
-            f"{join} WHERE h.fingerprint = ? AND l.label IN ({marks}){where}"
-            " GROUP BY 1, 2",
-            (scope.scheme, fingerprint, *scope.labels, *params),
+            "SELECT c.label, c.held, SUM(c.n) FROM decontam_counts c"
+            f" WHERE c.fingerprint = ? AND c.scheme = ? AND c.label IN ({marks}){where}"
+            " GROUP BY c.label, c.held",
+            (fingerprint, scope.scheme, *scope.labels, *params),
         )
-        return {(r[0], int(r[1])): int(r[2]) for r in rows}
+        return {(r[0], int(r[1])): int(r[2]) for r in rows if r[2]}
 
     # -- ids ---------------------------------------------------------------------------------
     def label_ids(

@@ -265,15 +265,43 @@ def test_maintained_counts_match_a_recount_after_every_kind_of_change(pooled):
         rows = store.db.query("SELECT scheme, label, source, domain, held, n FROM label_counts")
         return {tuple(r[:5]): r[5] for r in rows if r[5]}
 
+    def recount_hits():
+        rows = store.db.query(
+            "SELECT h.fingerprint, l.scheme, l.label, p.source, p.domain,"
+            " (l.conflict = 1 AND l.human_label IS NULL), COUNT(*)"
+            " FROM decontam_hits h JOIN labels l ON l.problem_id = h.problem_id"
+            " JOIN problems p ON p.id = h.problem_id WHERE l.label IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4, 5, 6"
+        )
+        return {tuple(r[:6]): r[6] for r in rows}
+
+    def maintained_hits():
+        rows = store.db.query("SELECT * FROM decontam_counts")
+        return {tuple(r[:6]): r[6] for r in rows if r[6]}
+
     assert maintained() == recount()
+    service = SamplingService(project)
+    key = service.decontam_fingerprint()
+    hits = store.pool.hit_ids(key)
+    assert len(hits) >= 10 and maintained_hits() == recount_hits()
     pid = notable["conflicts"][0]
     store.grades.add([NewGrade(pid, "emh", "E", "human")])  # conflict resolved by a human
     store.grades.add([NewGrade(pid, "emh", None, "human")])  # and handed back
     store.grades.add([NewGrade(notable["ids"][0], "emh", None, "judge")])  # label cleared
-    with store.db.tx() as conn:  # a problem moved to another source, and one deleted
-        conn.execute("UPDATE problems SET source = 'moved' WHERE id = ?", (notable["ids"][1],))
-        conn.execute("DELETE FROM problems WHERE id = ?", (notable["ids"][2],))
+    store.grades.add([NewGrade(hits[0], "emh", "H", "human")])  # an overlap relabelled
+    store.grades.add([NewGrade(hits[1], "emh", "M", "judge", conflict="c")])  # and held
+    with store.db.tx() as conn:  # problems moved to another source, deleted, rewritten
+        for moved in (notable["ids"][1], hits[2]):
+            conn.execute("UPDATE problems SET source = 'moved' WHERE id = ?", (moved,))
+        for gone in (notable["ids"][2], hits[3]):
+            conn.execute("DELETE FROM problems WHERE id = ?", (gone,))
+        conn.execute("UPDATE problems SET problem = 'now clean' WHERE id = ?", (hits[4],))
     assert maintained() == recount()
+    assert maintained_hits() == recount_hits()
+    # The rewritten problem is checked again (and found clean); the counts follow.
+    service.decontam_fingerprint()
+    assert hits[4] not in store.pool.hit_ids(key) and hits[5] in store.pool.hit_ids(key)
+    assert maintained_hits() == recount_hits()
     scanned: dict = {}
     for r in store.db.query(
         "SELECT p.source, l.label, COUNT(*) FROM labels l JOIN problems p ON p.id = l.problem_id"

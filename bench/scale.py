@@ -160,7 +160,11 @@ async def keystroke_to_plan(project: Project, keys: int = 30) -> list[float]:
             if condition():
                 return
             await asyncio.sleep(0.001)
-        raise RuntimeError(f"plan never came (K field {k.value!r}, plan K {screen.plan.request.k})")
+        notes = screen.query_one("#preview-notes").render()
+        raise RuntimeError(
+            f"plan never came (K field {k.value!r}, plan K {screen.plan.request.k}, notes {notes},"
+            f" generation {screen._generation}, workers {list(app.workers)})"  # noqa: SLF001
+        )
 
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press("5")

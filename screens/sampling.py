@@ -29,7 +29,7 @@ STRATEGIES = [
     ("ZTE curriculum", "curriculum"),
 ]
 COT_MODES = [("short E/M, long H", "auto"), ("only short", "short"), ("only long", "long")]
-DEBOUNCE_S = 0.05  # coalesces a burst of keys; the plan itself takes a few dozen ms
+DEBOUNCE_S = 0.02  # coalesces keys of one burst; a superseded request is skipped anyway
 
 
 def parse_ratios(text: str, scheme: str) -> dict[str, float]:

@@ -362,7 +362,7 @@ def m007_pool_counts(conn: sqlite3.Connection) -> None:
       (its fingerprint covers the n-gram size and the benchmark texts); `checked_through` is
       the highest problem id already checked, so only newer problems are ever checked.
     - an index that yields a label's problem ids in order without touching the table, and
-      partial indexes for the conflict and needs-review queues.
+      partial indexes for the conflict, needs-review and human-label queues and counts.
     """
     run_script(
         conn,
@@ -460,10 +460,8 @@ def m007_pool_counts(conn: sqlite3.Connection) -> None:
 
         CREATE INDEX labels_pool ON labels(scheme, label, problem_id);
         DROP INDEX labels_scheme_label;
-        CREATE INDEX labels_held ON labels(scheme, problem_id)
-            WHERE conflict = 1 AND human_label IS NULL;
-        CREATE INDEX labels_needs_review ON labels(scheme, problem_id)
-            WHERE needs_review = 1 AND human_label IS NULL;
+        CREATE INDEX labels_conflict ON labels(scheme, problem_id) WHERE conflict = 1;
+        CREATE INDEX labels_needs_review ON labels(scheme, problem_id) WHERE needs_review = 1;
         CREATE INDEX labels_human ON labels(scheme, problem_id) WHERE human_label IS NOT NULL;
         """,
     )

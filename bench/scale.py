@@ -297,7 +297,7 @@ def main() -> int:
             "",
         )
     )
-    timings = asyncio.run(keystroke_to_plan(project))
+    timings = asyncio.run(keystroke_to_plan(Project.open(root)))  # the app closes its project
     rows.append(
         (
             f"Sampling screen: keystroke in K → plan on screen (Pilot, {len(timings)} keys)",

@@ -56,10 +56,12 @@ class DecontamSet:
 
 
 def _ids(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> np.ndarray:
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: a million rows without building sqlite3.Row objects
-    cur.execute(sql, tuple(params))
-    return np.fromiter((r[0] for r in cur), dtype=np.int64)
+    """The `id` column of `sql` as a sorted int64 array. SQLite joins the ids into one string
+    and numpy parses it, both in C: three times faster than a million Python row tuples."""
+    row = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", tuple(params)).fetchone()
+    if not row[0]:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.fromstring(row[0], dtype=np.int64, sep=","))
 
 
 class Pool:
@@ -91,56 +93,46 @@ class Pool:
         return {(r[0], int(r[1])): int(r[2]) for r in rows if r[2]}
 
     # -- ids ---------------------------------------------------------------------------------
-    def label_ids(
-        self,
-        scope: PoolScope,
-        label: str,
-        *,
-        include_held: bool,
-        fingerprint: str | None,
-    ) -> np.ndarray:
-        """Sorted ids of the pool's problems with `label` (held conflicts and benchmark
-        overlaps left out unless asked for)."""
+    def label_ids(self, scope: PoolScope, label: str, drop: np.ndarray | None = None) -> np.ndarray:
+        """Sorted ids of the scope's problems with `label`, less those in `drop`."""
         where, params = scope.where("p")
         with self.db.lock:
-            conn = self.db.conn
             if scope.filtered:
                 ids = _ids(
-                    conn,
-                    "SELECT l.problem_id FROM labels l JOIN problems p ON p.id = l.problem_id"
-                    f" WHERE l.scheme = ? AND l.label = ?{where} ORDER BY l.problem_id",
+                    self.db.conn,
+                    "SELECT l.problem_id AS id FROM labels l JOIN problems p ON p.id = l.problem_id"
+                    f" WHERE l.scheme = ? AND l.label = ?{where}",
                     (scope.scheme, label, *params),
                 )
             else:
                 ids = _ids(
-                    conn,
-                    "SELECT problem_id FROM labels INDEXED BY labels_pool"
-                    " WHERE scheme = ? AND label = ? ORDER BY problem_id",
+                    self.db.conn,
+                    "SELECT problem_id AS id FROM labels INDEXED BY labels_pool"
+                    " WHERE scheme = ? AND label = ?",
                     (scope.scheme, label),
                 )
-            drop = []
-            if not include_held:
-                drop.append(
-                    _ids(
-                        conn,
-                        "SELECT problem_id FROM labels WHERE scheme = ? AND label = ?"
-                        " AND conflict = 1 AND human_label IS NULL",
-                        (scope.scheme, label),
-                    )
-                )
-            if fingerprint is not None:
-                drop.append(
-                    _ids(
-                        conn,
-                        "SELECT h.problem_id FROM decontam_hits h JOIN labels l"
-                        " ON l.problem_id = h.problem_id AND l.scheme = ?"
-                        " WHERE h.fingerprint = ? AND l.label = ?",
-                        (scope.scheme, fingerprint, label),
-                    )
-                )
-        if drop:
-            ids = ids[~np.isin(ids, np.concatenate(drop))]
+        if drop is not None and len(drop):
+            ids = ids[~np.isin(ids, drop, assume_unique=True)]
         return ids
+
+    def held_ids(self, scheme: str) -> np.ndarray:
+        """Problems whose unresolved judge/check conflict keeps them out of sampling."""
+        with self.db.lock:
+            return _ids(
+                self.db.conn,
+                "SELECT problem_id AS id FROM labels INDEXED BY labels_conflict"
+                " WHERE scheme = ? AND conflict = 1 AND human_label IS NULL",
+                (scheme,),
+            )
+
+    def hit_array(self, fingerprint: str) -> np.ndarray:
+        """Problems that overlap the benchmark set (sorted)."""
+        with self.db.lock:
+            return _ids(
+                self.db.conn,
+                "SELECT problem_id AS id FROM decontam_hits WHERE fingerprint = ?",
+                (fingerprint,),
+            )
 
     # -- decontamination ---------------------------------------------------------------------
     def decontam_set(self, fingerprint: str) -> DecontamSet | None:

@@ -102,18 +102,25 @@ class LazyPool(Mapping[str, list[int]]):
         self._include_held = include_held
         self._fingerprint = fingerprint
         self._arrays: dict[str, np.ndarray] = {}
+        self._dropped: np.ndarray | None = None
 
     def array(self, label: str) -> np.ndarray:
         if label not in self._scope.labels:
             raise KeyError(label)
         if label not in self._arrays:
-            self._arrays[label] = self._store.pool.label_ids(
-                self._scope,
-                label,
-                include_held=self._include_held,
-                fingerprint=self._fingerprint,
-            )
+            self._arrays[label] = self._store.pool.label_ids(self._scope, label, self._drop())
         return self._arrays[label]
+
+    def _drop(self) -> np.ndarray | None:
+        """Held conflicts and benchmark overlaps, read once for every level."""
+        if self._dropped is None:
+            parts = []
+            if not self._include_held:
+                parts.append(self._store.pool.held_ids(self._scope.scheme))
+            if self._fingerprint is not None:
+                parts.append(self._store.pool.hit_array(self._fingerprint))
+            self._dropped = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return self._dropped
 
     def __getitem__(self, label: str) -> list[int]:
         return self.array(label).tolist()

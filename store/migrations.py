@@ -460,8 +460,10 @@ def m007_pool_counts(conn: sqlite3.Connection) -> None:
 
         CREATE INDEX labels_pool ON labels(scheme, label, problem_id);
         DROP INDEX labels_scheme_label;
-        CREATE INDEX labels_conflict ON labels(scheme, problem_id) WHERE conflict = 1;
-        CREATE INDEX labels_needs_review ON labels(scheme, problem_id) WHERE needs_review = 1;
+        CREATE INDEX labels_conflict ON labels(scheme, human_label, problem_id)
+            WHERE conflict = 1;
+        CREATE INDEX labels_needs_review ON labels(scheme, human_label, problem_id)
+            WHERE needs_review = 1;
         CREATE INDEX labels_human ON labels(scheme, problem_id) WHERE human_label IS NOT NULL;
         """,
     )

@@ -255,9 +255,9 @@ def main() -> int:
     rows.append(
         (
             f"plan inside a process (`SamplingService.preview`, K={args.k:,})",
-            f"{preview_ms:.1f} ms",
+            f"{preview_ms:.2f} ms",
             f"{bare_ms:.1f} ms (bare `SELECT label, COUNT(*) … GROUP BY label`)",
-            f"{preview_ms / bare_ms:.2f}",
+            f"{preview_ms / bare_ms:.3f}",
         )
     )
     print("plan:", plan.available, plan.wanted, plan.excluded, flush=True)
@@ -276,9 +276,9 @@ def main() -> int:
     rows.append(
         (
             f"Problems screen: count with label filter M ({count:,})",
-            f"{count_ms:.1f} ms",
+            f"{count_ms:.2f} ms",
             f"{scan_ms:,.0f} ms (the scan it replaced)",
-            f"{count_ms / scan_ms:.4f}",
+            f"{count_ms / scan_ms:.5f}",
         )
     )
     services = AppServices(project)

@@ -13,10 +13,12 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .db import Database, utcnow
+
+if TYPE_CHECKING:  # numpy is imported where ids are read, not by every `acotd` start-up
+    import numpy as np
 
 # (label, held) -> count; held = 1 for an unresolved judge/check conflict.
 LevelCounts = dict[tuple[str, int], int]
@@ -58,6 +60,8 @@ class DecontamSet:
 def _ids(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> np.ndarray:
     """The `id` column of `sql` as a sorted int64 array. SQLite joins the ids into one string
     and numpy parses it, both in C: three times faster than a million Python row tuples."""
+    import numpy as np
+
     row = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", tuple(params)).fetchone()
     if not row[0]:
         return np.zeros(0, dtype=np.int64)
@@ -112,6 +116,8 @@ class Pool:
                     (scope.scheme, label),
                 )
         if drop is not None and len(drop):
+            import numpy as np
+
             ids = ids[~np.isin(ids, drop, assume_unique=True)]
         return ids
 

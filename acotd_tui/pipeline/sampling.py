@@ -29,15 +29,16 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
 
 from .decontam import ensure_checked
+
+if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
+    import numpy as np
 
 STRATEGIES = ("adaptive", "adaptive_medium", "fixed", "random", "curriculum")
 LONG_LABELS = {"emh": {"H"}, "zte": {"4", "5"}}
@@ -114,6 +115,8 @@ class LazyPool(Mapping[str, list[int]]):
     def _drop(self) -> np.ndarray | None:
         """Held conflicts and benchmark overlaps, read once for every level."""
         if self._dropped is None:
+            import numpy as np
+
             parts = []
             if not self._include_held:
                 parts.append(self._store.pool.held_ids(self._scope.scheme))
@@ -133,6 +136,8 @@ class LazyPool(Mapping[str, list[int]]):
 
 
 def _array(pool: Mapping[str, list[int]], label: str) -> np.ndarray:
+    import numpy as np
+
     if isinstance(pool, LazyPool):
         return pool.array(label)
     return np.array(sorted(pool[label]), dtype=np.int64)
@@ -317,6 +322,8 @@ class SamplingService:
         Only index positions are drawn (`rng.sample(range(n), k)` picks the same positions
         as sampling the sorted id list itself would), then looked up in the level's sorted
         id array: the same problems as drawing from Python lists, at a fraction of the cost."""
+        import numpy as np
+
         plan = self.preview(request)
         rng = random.Random(request.seed)
         items: list[tuple[int, str, str]] = []

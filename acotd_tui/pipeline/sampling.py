@@ -317,9 +317,17 @@ class SamplingService:
         return Plan(request, labels, available, wanted, shortfall, nearest, excluded, pool)
 
     def create(self, name: str, request: SamplingRequest) -> Dataset:
-        """Draw the plan with `random.Random(seed)` and write it in one transaction.
+        """Draw the plan with `random.Random(seed)` and write it, all in one transaction, so
+        the counts, the ids and the written set come from one state of the store even while
+        graders write. A pending benchmark-overlap check runs first, outside that transaction
+        (it can take minutes the first time and commits as it goes)."""
+        if request.decontaminate:
+            self.decontam_fingerprint()
+        with self.store.db.tx():
+            return self._draw(name, request)
 
-        Only index positions are drawn (`rng.sample(range(n), k)` picks the same positions
+    def _draw(self, name: str, request: SamplingRequest) -> Dataset:
+        """Only index positions are drawn (`rng.sample(range(n), k)` picks the same positions
         as sampling the sorted id list itself would), then looked up in the level's sorted
         id array: the same problems as drawing from Python lists, at a fraction of the cost."""
         import numpy as np

@@ -464,3 +464,26 @@ def test_migration_counts_the_labels_already_there(tmp_path):
         assert sum(counts.values()) == 30
         assert sum(n for (_, held), n in counts.items() if held) == 4  # ids 7, 14, 21, 28
         assert store.problems.count(ProblemFilter(labels=("E",))) == 10
+
+
+def test_the_one_off_check_runs_as_a_job_from_the_cli(project, monkeypatch):
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+    from acotd_tui.pipeline import decontam
+
+    build_pool(project, n=120)
+    result = CliRunner().invoke(main, ["sample", "decontaminate", "-p", str(project.root)])
+    assert result.exit_code == 0, result.output
+    key = decontam.fingerprint(project.config.eval.benchmarks, project.config.sampling.ngram)
+    state = project.store.pool.decontam_set(key)
+    assert state is not None and state.checked_through == project.store.pool.max_problem_id()
+    assert project.store.pool.hit_count(key) >= 2
+    job = project.store.jobs.list(limit=1)[0]
+    assert job.kind == "decontaminate" and job.status == "done" and job.result["overlaps"] >= 2
+
+    def fail(self, text):
+        raise AssertionError("a preview after the job checks nothing")
+
+    monkeypatch.setattr(decontam.NgramIndex, "contaminated", fail)
+    SamplingService(project).preview(SamplingService(project).default_request(k=10))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from acotd_tui.errors import AcotdError
 
 if TYPE_CHECKING:
+    from acotd_tui.jobs.context import JobContext
     from acotd_tui.store import Store
 
 _TOKEN = re.compile(r"\w+")
@@ -128,3 +129,25 @@ def mark_new_problems(store: Store) -> None:
             continue
         if current == state.fingerprint:
             ensure_checked(store, state.benchmarks, state.ngram)
+
+
+def run_job(ctx: JobContext) -> dict[str, object]:
+    """The one-off check of every problem not yet checked against the configured benchmark
+    set (after an upgrade, or a change of `eval.benchmarks` / `sampling.ngram`), as a job:
+    progress, cancel and resume (each checked chunk is committed)."""
+    names = ctx.project.config.eval.benchmarks
+    n = ctx.project.config.sampling.ngram
+
+    def progress(done: int, todo: int) -> None:
+        if ctx.progress.total != todo:
+            ctx.set_total(todo)
+        ctx.advance(done - ctx.progress.done)
+        ctx.check_cancelled()
+
+    key = ensure_checked(ctx.store, names, n, progress)
+    hits = ctx.store.pool.hit_count(key)
+    return {
+        "fingerprint": key,
+        "overlaps": hits,
+        "message": f"{hits} problems overlap {', '.join(names)} ({n}-grams)",
+    }

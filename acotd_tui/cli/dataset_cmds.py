@@ -169,6 +169,16 @@ def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
     info(f"created dataset {dataset.name}: {dataset.size} problems ({dataset.params['counts']})")
 
 
+@sample_group.command("decontaminate")
+@project_option
+@background_option
+def sample_decontaminate(project_dir: str | None, background: bool) -> None:
+    """Check every problem not yet checked against the evaluation benchmarks, once (previews
+    and imports then only count; a preview would otherwise do it first)."""
+    with open_project(project_dir) as project:
+        run_stage(project, "decontaminate", {}, background=background)
+
+
 @sample_group.command("list")
 @project_option
 def sample_list(project_dir: str | None) -> None:

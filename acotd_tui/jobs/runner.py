@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "train": "acotd_tui.training.job:run_job",
     "eval": "acotd_tui.pipeline.evaluate:run_job",
     "experiment": "acotd_tui.pipeline.experiment:run_job",
+    "decontaminate": "acotd_tui.pipeline.decontam:run_job",  # issue 14
 }
 
 

@@ -23,7 +23,7 @@ from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
 
 from .base import AcotdScreen
-from .widgets import Prompt, TextPanel
+from .widgets import PlainTable, Prompt, TextPanel
 
 ANSWER_MARKER = "----- answer (keep \\boxed{...}) -----"
 STATES = [
@@ -56,9 +56,9 @@ class CotsScreen(AcotdScreen):
             yield Select([], prompt="level", id="level")
             yield Select(STATES, prompt="state", id="state")
         with Horizontal(id="cot-body"):
-            yield DataTable(id="cot-table", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="cot-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="cot-detail"):
-                yield Static("", id="cot-facts")
+                yield Static("", id="cot-facts", markup=False)
                 yield TextPanel("", id="cot-text")
         yield Footer()
 

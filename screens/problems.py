@@ -19,13 +19,13 @@ from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 
 from .base import AcotdScreen
-from .widgets import TextPanel
+from .widgets import PlainTable, safe, TextPanel
 
 PAGE = 200
 LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
 
 
-class PagedTable(DataTable):
+class PagedTable(PlainTable):
     """A DataTable that asks for the neighbouring page when the cursor runs off an edge."""
 
     class Edge(Message):
@@ -257,6 +257,7 @@ class ProblemDetailScreen(Screen):
                 + (f" · level {p.level}" if p.level else "")
                 + (f" · {p.subject}" if p.subject else ""),
                 classes="section-title",
+                markup=False,
             )
             yield TextPanel(p.problem, classes="problem-text")
             yield Static(
@@ -271,16 +272,18 @@ class ProblemDetailScreen(Screen):
                     f"{mark} {a.model} #{a.sample_index}: answer {latexish(a.final_answer or '(none)')}"
                     + (" · truncated" if a.truncated else "")
                 )
-                with Collapsible(title=title, collapsed=True):
+                with Collapsible(title=safe(title), collapsed=True):
                     yield TextPanel(a.cot or a.raw_text)
             yield Static(f"Grades ({len(d.grades)})", classes="section-title")
-            grades = DataTable(id="grades", cursor_type="row")
+            grades = PlainTable(id="grades", cursor_type="row")
             yield grades
             yield Static(f"Teacher CoTs ({len(d.cots)})", classes="section-title")
             for c in d.cots:
                 state = {None: "unchecked", True: "verified", False: "failed"}[c.verified]
                 with Collapsible(
-                    title=f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {latexish(c.final_answer or '(none)')}",
+                    title=safe(
+                        f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {latexish(c.final_answer or '(none)')}"
+                    ),
                     collapsed=True,
                 ):
                     yield TextPanel(c.final_reasoning + "\n\n" + c.final_answer_text)

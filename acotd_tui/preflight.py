@@ -69,7 +69,9 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
         for method in [*(params.get("methods") or []), "base"]:
             check_name(f"{name}-{method}", NameKind.EXPERIMENT)
     if kind == "export":
-        from acotd_tui.pipeline.export import FORMATS
+        from acotd_tui.pipeline.export import FORMATS, export_rows
+
+        export_rows(project, params["dataset"])  # read-only: refuses a set with nothing to export
 
         unknown = sorted(set(params.get("formats") or []) - set(FORMATS))
         if unknown:

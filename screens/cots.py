@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from acotd_tui.store import Cot, CotFilter
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -72,7 +73,7 @@ class CotsScreen(AcotdScreen):
         self.call(
             self.services.datasets,
             then=lambda ds: self.query_one("#dataset", Select).set_options(
-                [(d.name, d.id) for d in ds]
+                [(Text(d.name), d.id) for d in ds]  # names made before validation too
             ),
             group="datasets",
         )

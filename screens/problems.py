@@ -8,6 +8,7 @@ million problems scrolls as fast as one with a hundred. The total is counted in 
 from __future__ import annotations
 
 from acotd_tui.store import ProblemFilter, ProblemRow
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -112,7 +113,9 @@ class ProblemsScreen(AcotdScreen):
         )
         self.call(
             self.services.sources,
-            then=lambda s: self.query_one("#source", Select).set_options([(x, x) for x in s]),
+            then=lambda s: self.query_one("#source", Select).set_options(
+                [(Text(x), x) for x in s]  # source names come from files: shown as typed
+            ),
             group="sources",
         )
         self.reload()

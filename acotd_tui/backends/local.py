@@ -18,7 +18,7 @@ T = TypeVar("T")
 STOP_POLL_S = 0.2
 """How often a running generation looks at `should_stop` (a job's cancel flag, set by
 `acotd jobs cancel` and by SIGTERM): well inside the 5 s a stop may take."""
-STOP_GRACE_S = 3.0
+STOP_GRACE_S = 2.0
 """How long a stopped generation gets to return before the job goes on without it."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.text import Text
+from rich.markup import escape as rich_escape
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
@@ -26,11 +26,12 @@ class PlainTable(DataTable):
     """A DataTable whose string cells are shown as typed, never parsed as markup.
 
     DataTable parses `str` cells as Rich markup; cells here hold problem text, sources,
-    model answers, job errors and names, any of which may contain `[...]`."""
+    model answers, job errors and names, any of which may contain `[...]`. Cells stay
+    strings (Rich-escaped, so unchanged unless they hold something tag-like)."""
 
     def add_row(self, *cells: Any, **kwargs: Any) -> RowKey:  # type: ignore[override]
         return super().add_row(
-            *(Text(c, end="") if isinstance(c, str) else c for c in cells), **kwargs
+            *(rich_escape(c) if isinstance(c, str) else c for c in cells), **kwargs
         )
 
 

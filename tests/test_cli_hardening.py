@@ -279,3 +279,20 @@ def test_a_dead_job_reads_stale_in_status_and_jobs(demo_project):
     jobs = run("jobs", "-p", root)
     row = [line for line in jobs.stdout.splitlines() if line.startswith(str(job.id))][0]
     assert "stale" in row and "running" not in row
+
+
+def test_paths_stay_inside_the_project_even_past_the_cli(demo_project):
+    """Defence in depth: a job submitted without the CLI's checks (an old row, a script)
+    still refuses a name that would leave the project."""
+    from acotd_tui.jobs import submit
+
+    service = SamplingService(demo_project)
+    service.create("../../evil", service.default_request(k=5))  # the pipeline, unchecked
+    outside = demo_project.root.parent.parent
+    job = submit(demo_project, "export", {"dataset": "../../evil"})
+    assert job.status == "failed" and "dataset name" in job.error
+    job = submit(demo_project, "train", {"dataset": "../../evil", "name": "../../evil"})
+    assert job.status == "failed"
+    job = submit(demo_project, "experiment", {"name": "../../evil"})
+    assert job.status == "failed" and "experiment name" in job.error
+    assert not (outside / "evil").exists() and not (outside / "evil.json").exists()

@@ -142,7 +142,8 @@ async def test_stored_markup_is_shown_as_typed(marked_project):
         await settle(pilot, 0.2)
         table = screen.query_one("#table")
         assert table.row_count == 1
-        assert str(table.get_row_at(0)[1]) == "src[/x]"
+        rendered = table._get_row_renderables(0).cells[1]  # what the screen draws
+        assert rendered.plain == "src[/x]"
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is not screen  # the detail opened
@@ -152,6 +153,6 @@ async def test_stored_markup_is_shown_as_typed(marked_project):
         await pilot.press("6")
         await settle(pilot)
         table = app.screen.query_one("#job-table")
-        notes = [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+        notes = [table._get_row_renderables(i).cells[-1].plain for i in range(table.row_count)]
         assert any(EVIL in n for n in notes)
         assert app.is_running

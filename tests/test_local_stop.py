@@ -143,3 +143,42 @@ def test_sigterm_stops_a_transformers_eval_and_status_agrees(demo_project, tmp_p
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert "jobs: 0 running" in status.stdout
+
+
+def test_vllm_stop_aborts_the_running_chunk():
+    """vLLM is not installed where the tests run: this drives VLLMBackend's own stop path
+    (run_stoppable + abort) with a stand-in engine that, like vLLM's, returns from a running
+    `chat` once its requests are aborted. The real engine is not exercised here."""
+    from types import SimpleNamespace
+
+    from acotd_tui.backends.local_vllm import VLLMBackend
+
+    backend = VLLMBackend(ModelRole(backend="vllm", model="stand-in"))
+    released = threading.Event()
+    aborted: list[str] = []
+
+    class Engine:
+        output_processor = SimpleNamespace(request_states={"0": None, "1": None})
+
+        def abort_request(self, ids):  # noqa: ANN001, ANN202
+            aborted.extend(ids)
+            released.set()
+
+    backend._llm = SimpleNamespace(llm_engine=Engine())
+
+    def chat(batch):  # noqa: ANN001, ANN202
+        released.wait(60)  # a long chunk: returns only when aborted
+        return []
+
+    backend.generate_chunk = chat  # type: ignore[method-assign]
+    started = time.monotonic()
+    backend.stop_when(lambda: time.monotonic() > started + 0.5)
+
+    async def consume() -> None:
+        async for _ in backend.stream(requests(2, 100)):
+            pass
+
+    with pytest.raises(JobCancelled):
+        asyncio.run(consume())
+    assert time.monotonic() - started < STOP_WITHIN_S
+    assert aborted == ["0", "1"]

@@ -46,7 +46,9 @@ def check_numbers(params: Mapping[str, Any]) -> None:
         positive(steps, "--max-steps (or -1 for all epochs)")
     for key in ("temperature", "top_p"):
         value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
             raise AcotdError(f"--{key.replace('_', '-')} must be 0 or more (got {value!r})")
 
 

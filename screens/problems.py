@@ -20,7 +20,7 @@ from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 
 from .base import AcotdScreen
-from .widgets import PlainTable, safe, TextPanel
+from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
 LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}

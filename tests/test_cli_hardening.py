@@ -119,7 +119,11 @@ def test_group_project_option_reaches_every_subcommand(tmp_path, shared_data):
     # From inside one project, -p before the subcommand names the other one.
     done = subprocess.run(
         [sys.executable, "-m", "acotd_tui", "-p", str(there), "import", str(data)],
-        cwd=here, capture_output=True, text=True, env=env, timeout=120,
+        cwd=here,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     with Project.open(there) as p:
@@ -159,7 +163,9 @@ def test_a_damaged_store_is_one_line(tmp_path, shared_data, damage):
     for args in (["status"], ["jobs"], ["sample", "list"], ["review", "stats"]):
         result = subprocess.run(
             [sys.executable, "-m", "acotd_tui", *args, "-p", str(root)],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 1, (args, result.stderr)
         lines = result.stderr.strip().splitlines()

@@ -28,7 +28,9 @@ STOP_WITHIN_S = 5.0
 
 
 def backend_for(model_dir, batch_size: int = 4) -> TransformersBackend:
-    role = ModelRole(backend="transformers", model=str(model_dir), device="cpu", batch_size=batch_size)
+    role = ModelRole(
+        backend="transformers", model=str(model_dir), device="cpu", batch_size=batch_size
+    )
     return TransformersBackend(role)
 
 
@@ -112,9 +114,27 @@ def test_sigterm_stops_a_transformers_eval_and_status_agrees(demo_project, tmp_p
     demo_project.close()
     env = {**os.environ, "ACOTD_PROJECT": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acotd_tui", "eval", "-p", root, "--benchmark", "gsm8k_test",
-         "--limit", "20", "--max-tokens", "100000", "-n", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "acotd_tui",
+            "eval",
+            "-p",
+            root,
+            "--benchmark",
+            "gsm8k_test",
+            "--limit",
+            "20",
+            "--max-tokens",
+            "100000",
+            "-n",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     from acotd_tui.project import Project
 
@@ -140,7 +160,10 @@ def test_sigterm_stops_a_transformers_eval_and_status_agrees(demo_project, tmp_p
     assert job.status == "cancelled", (job.status, job.error, err)
     status = subprocess.run(
         [sys.executable, "-m", "acotd_tui", "status", "-p", root],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert "jobs: 0 running" in status.stdout
 

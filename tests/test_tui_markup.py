@@ -8,9 +8,11 @@ text, a job's error, a rejection note. The app must keep running and show them a
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+from acotd_tui.store import CotFilter
 from click.testing import CliRunner
 from textual.widgets import Input, Select, Static
 from textual.worker import WorkerCancelled
@@ -21,7 +23,6 @@ from acotd_tui.jobs import submit
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.pipeline.teach import TeachParams
 from acotd_tui.services import JOB_KINDS
-from acotd_tui.store import CotFilter
 
 SIZE = (120, 40)
 PAYLOADS = ["6:3:[/x]", "[bold", "[@click=app.quit]q[/]"]
@@ -30,10 +31,8 @@ EVIL = "[/x][bold"
 
 async def settle(pilot, extra: float = 0.05) -> None:
     for _ in range(3):
-        try:
+        with contextlib.suppress(WorkerCancelled):  # an exclusive worker replaced: fine
             await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive worker replaced by a newer one: fine
-            pass
         await pilot.pause(extra)
 
 
@@ -126,7 +125,9 @@ async def test_markup_typed_into_every_input_of_every_screen(marked_project, mon
     rejected = [c for c in marked_project.store.cots.list(CotFilter(review="rejected"))]
     assert rejected and rejected[0].review_note == EVIL
     # Only filters may carry markup into a job; names and datasets are refused before a row.
-    new_jobs = marked_project.store.jobs.list()[: len(marked_project.store.jobs.list()) - jobs_before]
+    new_jobs = marked_project.store.jobs.list()[
+        : len(marked_project.store.jobs.list()) - jobs_before
+    ]
     for job in new_jobs:
         assert job.kind not in ("teach", "verify", "export", "train", "experiment")
     assert len(spawned) == len(new_jobs)

@@ -45,6 +45,7 @@ class StopOnEvent(StoppingCriteria):  # type: ignore[misc,valid-type]
             (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
         )
 
+
 log = logging.getLogger("acotd.backend")
 
 
@@ -110,7 +111,11 @@ class TransformersBackend(LocalBackend):
                     "max_tokens %d exceeds what the context of %s (%d tokens) leaves after a "
                     "%d-token prompt; generating at most %d new tokens (answers cut there are "
                     "marked as cut off)",
-                    requested, self.role.model, context, prompt_tokens, room,
+                    requested,
+                    self.role.model,
+                    context,
+                    prompt_tokens,
+                    room,
                 )
                 self._warned_clamp = True
             return room

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from acotd_tui.errors import AcotdError
-from acotd_tui.store import DB_FILENAME
 from acotd_tui.project import PROJECT_ENV, Project, resolve_project_dir, store_failure
+from acotd_tui.store import DB_FILENAME
 
 F = TypeVar("F", bound=Callable[..., Any])
 

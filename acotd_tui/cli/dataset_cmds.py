@@ -142,9 +142,8 @@ def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
 @sampling_options
 def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
     """Create the dataset NAME (frozen: it never changes afterwards)."""
-    from acotd_tui.pipeline.sampling import SamplingService
-
     from acotd_tui.names import NameKind, check_name
+    from acotd_tui.pipeline.sampling import SamplingService
 
     check_name(name, NameKind.DATASET)
     with open_project(project_dir) as project:

@@ -30,13 +30,15 @@ def _hyper(**values: Any) -> dict[str, Any]:
     "--name", default=None, help="Run name (default: the dataset's); re-running a run resumes it."
 )
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option(
-    "--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None
-)
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--rank", "lora_rank", type=click.IntRange(min=1), default=None)
 @click.option("--alpha", "lora_alpha", type=click.IntRange(min=1), default=None)
 @click.option(
-    "--batch-size", "effective_batch_size", type=click.IntRange(min=1), default=None, help="Effective batch size."
+    "--batch-size",
+    "effective_batch_size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Effective batch size.",
 )
 @click.option("--max-length", type=click.IntRange(min=16), default=None)
 @click.option("--save-steps", type=click.IntRange(min=1), default=None)
@@ -104,7 +106,9 @@ def train_cmd(
 @click.option("--temperature", type=click.FloatRange(min=0), default=None)
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
+)
 @click.option("--cotqs/--no-cotqs", default=None)
 def eval_cmd(
     project_dir,
@@ -153,11 +157,18 @@ def eval_cmd(
     help="Repeatable; default: all five.",
 )
 @click.option(
-    "-k", "--size", "k", type=click.IntRange(min=1), default=None, help="Dataset size K (default: sampling.k)."
+    "-k",
+    "--size",
+    "k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Dataset size K (default: sampling.k).",
 )
 @click.option("--benchmark", "benchmarks", multiple=True)
 @click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
+)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None)
 @click.option(
     "--from-reference", is_flag=True, help="Reference solutions as CoTs (no API teachers)."

@@ -16,8 +16,8 @@ from typing import Any
 
 from acotd_tui.errors import AcotdError, JobCancelled
 from acotd_tui.jobs import JobContext
-from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.jobs.runner import run_job as run_child
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.store import StoreError
 
 from .evaluate import EvalParams

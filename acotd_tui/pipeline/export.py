@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.errors import AcotdError
-from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.jobs import JobContext
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from acotd_tui.backends import apply_overrides
 from acotd_tui.config import TrainingConfig
 from acotd_tui.errors import AcotdError
-from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.jobs import JobContext
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
 
 from .spec import TrainSpec, parameter_count

@@ -157,3 +157,22 @@ async def test_stored_markup_is_shown_as_typed(marked_project):
         notes = [table._get_row_renderables(i).cells[-1].plain for i in range(table.row_count)]
         assert any(EVIL in n for n in notes)
         assert app.is_running
+
+
+async def test_a_dead_job_reads_stale_on_the_jobs_screen(demo_project):
+    """The same word as `acotd status` and `acotd jobs` (tests/test_cli_hardening.py)."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    job = demo_project.store.jobs.create("export", {"dataset": "x"})
+    demo_project.store.jobs.claim(job.id, pid=dead.pid, log_path="")
+    app = AcotdApp(demo_project)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.switch_mode("jobs")
+        await settle(pilot)
+        table = app.screen.query_one("#job-table")
+        row = table.get_row_at(0)
+        assert row[2] == "stale" and row[4] == "" and row[5] == ""  # no rate or ETA
+        assert "stale" in str(app.screen.query_one("#job-title", Static).render())

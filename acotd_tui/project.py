@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from .config import CONFIG_FILENAME, Config, default_config_text, load_config
 from .errors import AcotdError
 
 PROJECT_ENV = "ACOTD_PROJECT"
+
+# What SQLite says when the file is not (or no longer) a whole database.
+_DAMAGE_SIGNS = ("file is not a database", "malformed", "disk image", "database corrupt")
+
+
+def store_failure(db_path: Path, exc: sqlite3.DatabaseError) -> AcotdError:
+    """One line for a store SQLite cannot use: which file, what is wrong, what to do."""
+    text = str(exc) or type(exc).__name__
+    if any(sign in text for sign in _DAMAGE_SIGNS):
+        return AcotdError(
+            f"the store {db_path} is damaged or truncated ({text}); restore it from a backup, "
+            f"or move it aside and run `acotd init` in a new folder and import again"
+        )
+    return AcotdError(f"store {db_path}: {text}")
 
 
 def resolve_project_dir(given: str | os.PathLike[str] | None) -> Path:
@@ -43,7 +58,10 @@ class Project:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.db_path, create=False)
+            try:
+                self._store = Store(self.db_path, create=False)
+            except sqlite3.DatabaseError as exc:
+                raise store_failure(self.db_path, exc) from None
         return self._store
 
     def close(self) -> None:

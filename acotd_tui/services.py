@@ -262,6 +262,9 @@ class AppServices:
         return self.sampling.preview(request)
 
     def sampling_create(self, name: str, request) -> Dataset:  # noqa: ANN001
+        from acotd_tui.names import NameKind, check_name
+
+        check_name(name, NameKind.DATASET)
         return self.sampling.create(name, request)
 
     # -- jobs --------------------------------------------------------------------------------
@@ -433,7 +436,9 @@ class AppServices:
     def launch(self, kind: str, params: dict[str, Any]) -> Job:
         """Start a job in a worker process; the app only watches the store."""
         from acotd_tui.jobs import spawn_worker
+        from acotd_tui.preflight import check_job
 
+        check_job(self.project, kind, params)  # bad input leaves no job row
         job = self.store.jobs.create(kind, params)
         spawn_worker(self.project.root, job.id)
         return job

@@ -44,3 +44,8 @@ class AcotdScreen(Screen):
                 self.app.call_from_thread(then, result)
 
         self.run_worker(work, thread=True, group=group, exclusive=exclusive)
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        """Notifications carry error texts and names the user typed: plain text unless a
+        caller asks for markup on purpose."""
+        super().notify(message, markup=markup, **kwargs)

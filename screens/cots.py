@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from acotd_tui.store import Cot, CotFilter
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,7 +24,7 @@ from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
 
 from .base import AcotdScreen
-from .widgets import Prompt, TextPanel
+from .widgets import PlainTable, Prompt, TextPanel
 
 ANSWER_MARKER = "----- answer (keep \\boxed{...}) -----"
 STATES = [
@@ -56,9 +57,9 @@ class CotsScreen(AcotdScreen):
             yield Select([], prompt="level", id="level")
             yield Select(STATES, prompt="state", id="state")
         with Horizontal(id="cot-body"):
-            yield DataTable(id="cot-table", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="cot-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="cot-detail"):
-                yield Static("", id="cot-facts")
+                yield Static("", id="cot-facts", markup=False)
                 yield TextPanel("", id="cot-text")
         yield Footer()
 
@@ -72,7 +73,7 @@ class CotsScreen(AcotdScreen):
         self.call(
             self.services.datasets,
             then=lambda ds: self.query_one("#dataset", Select).set_options(
-                [(d.name, d.id) for d in ds]
+                [(Text(d.name), d.id) for d in ds]  # names made before validation too
             ),
             group="datasets",
         )

@@ -8,6 +8,7 @@ Keys: n new job, c cancel, r resume (failed, cancelled or stale jobs), ↑↓ ch
 from __future__ import annotations
 
 from acotd_tui.store import Job
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -31,6 +32,7 @@ from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
 
 from .base import AcotdScreen
+from .widgets import PlainTable
 
 REFRESH_S = 1.0
 
@@ -50,12 +52,12 @@ class JobsScreen(AcotdScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="job-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="job-detail"):
             with Vertical(id="job-info"):
-                yield Static("", id="job-title")
+                yield Static("", id="job-title", markup=False)
                 yield ProgressBar(id="job-progress", show_eta=False)
-                yield Static("", id="job-stats")
+                yield Static("", id="job-stats", markup=False)
                 yield Log(id="job-log", max_lines=400)
             yield PlotextPlot(id="loss-plot")
         yield Footer()
@@ -88,8 +90,8 @@ class JobsScreen(AcotdScreen):
                 j.kind,
                 j.display_status,
                 progress,
-                f"{j.rate:.1f}/s" if j.rate and j.status == "running" else "",
-                duration(j.eta_s) if j.status == "running" else "",
+                f"{j.rate:.1f}/s" if j.rate and j.display_status == "running" else "",
+                duration(j.eta_s) if j.display_status == "running" else "",
                 f"{j.tokens_in + j.tokens_out:,}",
                 f"${j.cost:.4f}",
                 note,
@@ -224,7 +226,7 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
             yield Label("New job", classes="section-title")
             yield Select([(k, k) for k in JOB_KINDS], value=self.kind, allow_blank=False, id="kind")
             yield VerticalScroll(id="fields")
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Launch (ctrl+s)", id="launch", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -238,7 +240,9 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
         widgets = []
         for name, value in self.form.fields.items():
             hint = self.form.help.get(name, "")
-            widgets.append(Label(name + (f"  ({hint})" if hint else ""), classes="field-label"))
+            widgets.append(
+                Label(name + (f"  ({hint})" if hint else ""), classes="field-label", markup=False)
+            )
             widgets.append(Input(value=value, id=f"field-{name}"))
         await box.mount_all(widgets)
 
@@ -262,7 +266,7 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
         try:
             params = self.services.job_params(self.form)
         except (AcotdError, ValueError, TypeError) as exc:
-            self.query_one("#form-error", Static).update(f"[red]{exc}[/red]")
+            self.query_one("#form-error", Static).update(Text(str(exc), style="red"))
             return
         self.dismiss((self.form.kind, params))
 

@@ -8,6 +8,7 @@ million problems scrolls as fast as one with a hundred. The total is counted in 
 from __future__ import annotations
 
 from acotd_tui.store import ProblemFilter, ProblemRow
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -19,13 +20,13 @@ from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 
 from .base import AcotdScreen
-from .widgets import TextPanel
+from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
 LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
 
 
-class PagedTable(DataTable):
+class PagedTable(PlainTable):
     """A DataTable that asks for the neighbouring page when the cursor runs off an edge."""
 
     class Edge(Message):
@@ -112,7 +113,9 @@ class ProblemsScreen(AcotdScreen):
         )
         self.call(
             self.services.sources,
-            then=lambda s: self.query_one("#source", Select).set_options([(x, x) for x in s]),
+            then=lambda s: self.query_one("#source", Select).set_options(
+                [(Text(x), x) for x in s]  # source names come from files: shown as typed
+            ),
             group="sources",
         )
         self.reload()
@@ -257,6 +260,7 @@ class ProblemDetailScreen(Screen):
                 + (f" · level {p.level}" if p.level else "")
                 + (f" · {p.subject}" if p.subject else ""),
                 classes="section-title",
+                markup=False,
             )
             yield TextPanel(p.problem, classes="problem-text")
             yield Static(
@@ -271,16 +275,18 @@ class ProblemDetailScreen(Screen):
                     f"{mark} {a.model} #{a.sample_index}: answer {latexish(a.final_answer or '(none)')}"
                     + (" · truncated" if a.truncated else "")
                 )
-                with Collapsible(title=title, collapsed=True):
+                with Collapsible(title=safe(title), collapsed=True):
                     yield TextPanel(a.cot or a.raw_text)
             yield Static(f"Grades ({len(d.grades)})", classes="section-title")
-            grades = DataTable(id="grades", cursor_type="row")
+            grades = PlainTable(id="grades", cursor_type="row")
             yield grades
             yield Static(f"Teacher CoTs ({len(d.cots)})", classes="section-title")
             for c in d.cots:
                 state = {None: "unchecked", True: "verified", False: "failed"}[c.verified]
                 with Collapsible(
-                    title=f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {latexish(c.final_answer or '(none)')}",
+                    title=safe(
+                        f"{c.kind} · {c.teacher} · gen {c.generation} · {state} · {c.review} · answer {latexish(c.final_answer or '(none)')}"
+                    ),
                     collapsed=True,
                 ):
                     yield TextPanel(c.final_reasoning + "\n\n" + c.final_answer_text)

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual_plotext import PlotextPlot
 
 from .base import AcotdScreen
+from .widgets import PlainTable
 
 
 class ResultsScreen(AcotdScreen):
@@ -23,12 +24,12 @@ class ResultsScreen(AcotdScreen):
         yield Header()
         with TabbedContent(id="result-tabs"):
             with TabPane("Accuracy (Table 3)", id="tab-acc"):
-                yield DataTable(id="table3", cursor_type="row")
+                yield PlainTable(id="table3", cursor_type="row")
                 yield PlotextPlot(id="acc-plot")
             with TabPane("CoTQS (Table 4)", id="tab-cotqs"):
-                yield DataTable(id="table4", cursor_type="row")
+                yield PlainTable(id="table4", cursor_type="row")
             with TabPane("Training", id="tab-train"):
-                yield DataTable(id="runs", cursor_type="row")
+                yield PlainTable(id="runs", cursor_type="row")
                 yield PlotextPlot(id="loss-plot")
         yield Static("", id="results-note")
         yield Footer()

@@ -156,6 +156,7 @@ class ReviewScreen(AcotdScreen):
                 f"Problem {p.id} · {p.source}/{p.split or '-'}"
                 + (f" · level {p.level}" if p.level else ""),
                 classes="section-title",
+                markup=False,
             ),
             TextPanel(p.problem, classes="problem-text"),
             Static(f"Reference answer: {p.answer}", classes="facts", markup=False),

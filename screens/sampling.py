@@ -18,8 +18,11 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, Switch
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.preflight import positive
+from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
 
 from .base import AcotdScreen
+from .widgets import PlainTable, safe
 
 STRATEGIES = [
     ("adaptive (ACoTD, proportional)", "adaptive"),
@@ -30,24 +33,6 @@ STRATEGIES = [
 ]
 COT_MODES = [("short E/M, long H", "auto"), ("only short", "short"), ("only long", "long")]
 DEBOUNCE_S = 0.02  # coalesces keys of one burst; a superseded request is skipped anyway
-
-
-def parse_ratios(text: str, scheme: str) -> dict[str, float]:
-    text = text.strip()
-    if not text:
-        return {}
-    if "=" not in text and scheme == "emh":
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise AcotdError("ratios: E:M:H, e.g. 6:3:1")
-        return dict(zip(("E", "M", "H"), (float(p) for p in parts), strict=True))
-    out = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise AcotdError("ratios: LABEL=weight, comma separated")
-        out[key.strip()] = float(value)
-    return out
 
 
 class SamplingScreen(AcotdScreen):
@@ -85,10 +70,10 @@ class SamplingScreen(AcotdScreen):
                 yield Button("Create dataset (ctrl+s)", id="create", variant="primary")
             with Vertical(id="preview-box"):
                 yield Static("Preview", classes="section-title")
-                yield DataTable(id="preview", cursor_type="none")
+                yield PlainTable(id="preview", cursor_type="none")
                 yield Static("", id="preview-notes")
                 yield Static("Datasets", classes="section-title")
-                yield DataTable(id="datasets", cursor_type="row")
+                yield PlainTable(id="datasets", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -120,9 +105,11 @@ class SamplingScreen(AcotdScreen):
         seed_text = self.query_one("#seed", Input).value.strip()
         if not k_text:
             raise AcotdError("K is required")
+        k = int(k_text)
+        positive(k, "K")
         return self.services.sampling_request(
             strategy=str(self.query_one("#strategy", Select).value),
-            k=int(k_text),
+            k=k,
             seed=int(seed_text or 0),
             ratios=parse_ratios(self.query_one("#ratios", Input).value, scheme) or None,
             cot_mode=str(self.query_one("#cot", Select).value),
@@ -142,7 +129,7 @@ class SamplingScreen(AcotdScreen):
         try:
             request = self.request()
         except (AcotdError, ValueError) as exc:
-            self.query_one("#preview-notes", Static).update(f"[red]{escape(str(exc))}[/red]")
+            self.query_one("#preview-notes", Static).update(f"[red]{safe(exc)}[/red]")
             return
         preview = self.services.sampling_preview
 
@@ -181,10 +168,10 @@ class SamplingScreen(AcotdScreen):
                 kind,
             )
         notes = [
-            f"planned {sum(plan.wanted.values()):,} of {total:,} labelled; excluded: {plan.excluded}"
+            f"planned {sum(plan.wanted.values()):,} of {total:,} labelled; excluded: {safe(plan.excluded)}"
         ]
         if not plan.feasible:
-            notes.append(f"[yellow]{plan.describe_shortfall()}[/yellow]")
+            notes.append(f"[yellow]{safe(plan.describe_shortfall())}[/yellow]")
             notes.append("switch on 'accept the nearest plan', or lower K")
         self.query_one("#preview-notes", Static).update("\n".join(notes))
 

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from .base import AcotdScreen
+from .widgets import PlainTable
 
 
 class SettingsScreen(AcotdScreen):
@@ -21,13 +22,13 @@ class SettingsScreen(AcotdScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="paths")
+        yield Static("", id="paths", markup=False)
         yield Static("Models", classes="section-title")
-        yield DataTable(id="roles", cursor_type="row")
-        yield Static("", id="missing")
+        yield PlainTable(id="roles", cursor_type="row")
+        yield Static("", id="missing", markup=False)
         yield Static("API limits", classes="section-title")
-        yield Static("", id="limits")
-        yield Static("", id="sandbox")
+        yield Static("", id="limits", markup=False)
+        yield Static("", id="sandbox", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

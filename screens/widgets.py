@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.markup import escape as rich_escape
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets.data_table import RowKey
 
 from acotd_tui.render import latexish
+
+
+def safe(value: object) -> str:
+    """A user- or model-written string made safe to put inside markup: `[/x]` shows as
+    typed instead of crashing the app (MarkupError) or, with `[@click=...]`, running an
+    action. Use it for every such string in text that is parsed as markup."""
+    return escape(str(value))
+
+
+class PlainTable(DataTable):
+    """A DataTable whose string cells are shown as typed, never parsed as markup.
+
+    DataTable parses `str` cells as Rich markup; cells here hold problem text, sources,
+    model answers, job errors and names, any of which may contain `[...]`. Cells stay
+    strings (Rich-escaped, so unchanged unless they hold something tag-like)."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> RowKey:  # type: ignore[override]
+        return super().add_row(
+            *(rich_escape(c) if isinstance(c, str) else c for c in cells), **kwargs
+        )
 
 
 class TextPanel(VerticalScroll):
@@ -51,7 +76,7 @@ class Prompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(self.question, markup=False)
             yield Input(placeholder=self.placeholder, id="answer")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -2,15 +2,18 @@
 
 Requests are grouped into batches of `batch_size` prompts with the same sampling parameters,
 left-padded, generated in a worker thread (the event loop stays free for progress and
-cancellation) and yielded batch by batch. Seeding is per batch: with sampling on, a result
+cancellation) and yielded batch by batch. A cancelled job stops generation within a token
+(a StoppingCriteria reads the stop event; see LocalBackend.run_stoppable), and `max_tokens`
+is clamped to what the model's context leaves after the prompt, with a warning: beyond
+`max_position_embeddings` a model only produces slow noise. Seeding is per batch: with sampling on, a result
 is reproducible for the same batch composition. An adapter (LoRA from `acotd train`) is
 loaded on top of the base model with peft.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -21,6 +24,27 @@ from acotd_tui.errors import BackendError
 
 from .base import ChatRequest, GenerationResult
 from .local import LocalBackend, batches
+
+try:  # transformers is imported here anyway: this module is only loaded to use it
+    from transformers import StoppingCriteria, StoppingCriteriaList
+except ImportError:  # pragma: no cover - the [local] extra is missing
+    StoppingCriteria = object  # type: ignore[assignment,misc]
+    StoppingCriteriaList = list  # type: ignore[assignment,misc]
+
+
+class StopOnEvent(StoppingCriteria):  # type: ignore[misc,valid-type]
+    """Ends `generate` at the next token once the backend's stop event is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
 
 log = logging.getLogger("acotd.backend")
 
@@ -58,6 +82,44 @@ class TransformersBackend(LocalBackend):
         self._model: Any = None
         self._tokenizer: Any = None
         self.device = ""
+        self._warned_clamp = False
+
+    def context_length(self) -> int | None:
+        """The model's context in tokens (max_position_embeddings), None if it says none."""
+        config = getattr(self._model, "config", None)
+        for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        value = getattr(self._tokenizer, "model_max_length", None)
+        return value if isinstance(value, int) and 0 < value < 10**7 else None
+
+    def new_token_budget(self, prompt_tokens: int, requested: int) -> int:
+        """`requested`, or what the context leaves after the prompt if that is less."""
+        context = self.context_length()
+        if context is None:
+            return requested
+        room = context - prompt_tokens
+        if room < 1:  # ValueError: this batch's requests fail, the job goes on
+            raise ValueError(
+                f"the prompt ({prompt_tokens} tokens) fills the context of {self.role.model} "
+                f"({context} tokens): nothing left to generate"
+            )
+        if requested > room:
+            if not self._warned_clamp:
+                log.warning(
+                    "max_tokens %d exceeds what the context of %s (%d tokens) leaves after a "
+                    "%d-token prompt; generating at most %d new tokens (answers cut there are "
+                    "marked as cut off)",
+                    requested,
+                    self.role.model,
+                    context,
+                    prompt_tokens,
+                    room,
+                )
+                self._warned_clamp = True
+            return room
+        return requested
 
     def load(self) -> None:
         if self._model is not None:
@@ -115,10 +177,13 @@ class TransformersBackend(LocalBackend):
         if params.seed is not None:
             torch.manual_seed(params.seed)
         sample = params.temperature > 0
+        width = inputs["input_ids"].shape[1]
+        max_new = self.new_token_budget(width, params.max_tokens)
         started = time.perf_counter()
         out = model.generate(
             **inputs,
-            max_new_tokens=params.max_tokens,
+            max_new_tokens=max_new,
+            stopping_criteria=StoppingCriteriaList([StopOnEvent(self._stop)]),
             do_sample=sample,
             temperature=params.temperature if sample else None,
             top_p=params.top_p if sample else None,
@@ -127,7 +192,6 @@ class TransformersBackend(LocalBackend):
             pad_token_id=tok.pad_token_id,
         )
         latency = (time.perf_counter() - started) / len(requests)
-        width = inputs["input_ids"].shape[1]
         results = []
         eos_ids = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
         for row, mask in zip(out, inputs["attention_mask"], strict=True):
@@ -144,9 +208,7 @@ class TransformersBackend(LocalBackend):
             results.append(
                 GenerationResult(
                     text=text,
-                    finish_reason="stop"
-                    if stopped or len(generated) < params.max_tokens
-                    else "length",
+                    finish_reason="stop" if stopped or len(generated) < max_new else "length",
                     tokens_in=int(mask.sum()),
                     tokens_out=len(generated),
                     latency_s=latency,
@@ -159,7 +221,9 @@ class TransformersBackend(LocalBackend):
     ) -> AsyncIterator[tuple[int, GenerationResult]]:
         for batch in batches(requests, _param_key, self.role.batch_size):
             try:
-                results = await asyncio.to_thread(self.generate_batch, [requests[i] for i in batch])
+                results = await self.run_stoppable(
+                    self.generate_batch, [requests[i] for i in batch]
+                )
             except BackendError:
                 raise
             except (RuntimeError, ValueError) as exc:  # e.g. out of memory, bad template

@@ -6,6 +6,7 @@ Commands import their heavy dependencies (litellm, torch, datasets) inside the f
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
@@ -15,7 +16,7 @@ import click
 from acotd_tui.errors import AcotdError
 from acotd_tui.store import StoreError
 
-from .common import project_option
+from .common import project_option, store_problem
 from .dataset_cmds import cots_group, export_cmd, sample_group, teach_cmd, verify_cmd
 from .jobs_cmds import jobs_group
 from .model_cmds import eval_cmd, experiment_cmd, results_cmd, train_cmd
@@ -30,14 +31,48 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 class AcotdGroup(click.Group):
     """Turns user-facing errors into one line on stderr and a non-zero exit."""
 
+    def main(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        """Click's own usage errors (a negative `--limit`, a missing argument) print three
+        lines: usage, a hint and the error. Here they print one, like every other error."""
+        standalone = kwargs.pop("standalone_mode", True)
+        if not standalone:
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
+        from_command_line = not args and kwargs.get("args") is None  # not CliRunner
+        try:
+            self._main_one_line(*args, **kwargs)
+        finally:
+            if from_command_line:
+                # The interpreter's last garbage collection walks every object torch and
+                # transformers made: seconds on a busy machine after a job has stopped
+                # (SIGTERM answered in 1.7 s, the process gone at 7 s). It ends: skip it.
+                gc.freeze()
+        return None
+
+    def _main_one_line(self, *args: object, **kwargs: object) -> None:
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
+        except click.exceptions.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "acotd"
+            click.echo(f"error: {exc.format_message()} (see `{command} -h`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except (AcotdError, StoreError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
-        except sqlite3.OperationalError as exc:
-            click.echo(f"error: store: {exc}", err=True)
+        except sqlite3.DatabaseError as exc:
+            click.echo(f"error: {store_problem(ctx, exc)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -69,6 +104,7 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
         from acotd_tui.project import Project
 
         project = Project.open(project_dir)
+        project.store  # noqa: B018 - a damaged store fails here, in one line, not in the app
         root = project.root
         project.close()
         run_app(root)

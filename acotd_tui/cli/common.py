@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,7 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from acotd_tui.project import PROJECT_ENV, Project
+from acotd_tui.errors import AcotdError
+from acotd_tui.project import PROJECT_ENV, Project, resolve_project_dir, store_failure
+from acotd_tui.store import DB_FILENAME
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,7 +53,9 @@ def background_option(f: F) -> F:
 
 def problem_selection_options(f: F) -> F:
     """--source/--split/--limit: which problems a stage works on (diagnose, grade)."""
-    f = click.option("--limit", type=int, default=None, help="At most this many problems.")(f)
+    f = click.option(
+        "--limit", type=click.IntRange(min=1), default=None, help="At most this many problems."
+    )(f)
     f = click.option(
         "--split", "splits", multiple=True, help="Only problems from this split (repeatable)."
     )(f)
@@ -59,8 +64,35 @@ def problem_selection_options(f: F) -> F:
     )(f)
 
 
-def open_project(project_dir: str | None) -> Project:
-    return Project.open(project_dir)
+def effective_project_dir(project_dir: str | None = None) -> str | None:
+    """The subcommand's own `-p`, else the nearest one given before it (`acotd -p DIR
+    import FILE`, `acotd jobs -p DIR show 3`), else None ($ACOTD_PROJECT, then the cwd)."""
+    if project_dir:
+        return project_dir
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        given = ctx.params.get("project_dir")
+        if given:
+            return given
+        ctx = ctx.parent
+    return None
+
+
+OPENED_KEY = "acotd.project_root"
+
+
+def open_project(project_dir: str | None = None) -> Project:
+    chosen = effective_project_dir(project_dir)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # remembered (meta is shared by the whole command line) for errors
+        ctx.meta[OPENED_KEY] = resolve_project_dir(chosen)
+    return Project.open(chosen)
+
+
+def store_problem(ctx: click.Context, exc: sqlite3.DatabaseError) -> AcotdError:
+    """The one line for a store error that surfaced after the store was opened."""
+    root = ctx.meta.get(OPENED_KEY) or resolve_project_dir(effective_project_dir())
+    return store_failure(root / DB_FILENAME, exc)
 
 
 def overrides(backend: str | None, model_name: str | None, api_base: str | None) -> dict[str, str]:

@@ -19,26 +19,10 @@ from .jobs_cmds import run_stage
 
 
 def _ratios(text: str | None) -> dict[str, float] | None:
-    """`6:3:1` (E:M:H) or `easy=1,1=1,2=2,...`."""
-    if not text:
-        return None
-    if "=" in text:
-        out = {}
-        for part in text.split(","):
-            key, _, value = part.partition("=")
-            try:
-                out[key.strip()] = float(value)
-            except ValueError:
-                raise AcotdError(f"bad ratio {part!r}: expected LABEL=NUMBER") from None
-        return out
-    parts = text.split(":")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise AcotdError(f"bad ratios {text!r}: expected e.g. 6:3:1") from None
-    if len(values) != 3:
-        raise AcotdError(f"bad ratios {text!r}: E:M:H needs three numbers (ZTE: easy=..,1=..,...)")
-    return dict(zip(("E", "M", "H"), values, strict=True))
+    """`6:3:1` (E:M:H) or `easy=1,1=1,2=2,...` (acotd_tui.ratios: shared with the screen)."""
+    from acotd_tui.ratios import parse_ratios
+
+    return parse_ratios(text) or None
 
 
 def sampling_options(f):  # noqa: ANN001, ANN201
@@ -53,7 +37,7 @@ def sampling_options(f):  # noqa: ANN001, ANN201
                 "-k",
                 "--size",
                 "k",
-                type=int,
+                type=click.IntRange(min=1),
                 default=None,
                 help="Set size K (adaptive_medium: the Medium count k).",
             ),
@@ -158,8 +142,10 @@ def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
 @sampling_options
 def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
     """Create the dataset NAME (frozen: it never changes afterwards)."""
+    from acotd_tui.names import NameKind, check_name
     from acotd_tui.pipeline.sampling import SamplingService
 
+    check_name(name, NameKind.DATASET)
     with open_project(project_dir) as project:
         service = SamplingService(project)
         request = _request(service, **kw)
@@ -210,7 +196,7 @@ def sample_list(project_dir: str | None) -> None:
 @background_option
 @click.option("--short-model", default=None, help="Teacher A model for this run.")
 @click.option("--long-model", default=None, help="Teacher B model for this run.")
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option(
     "--from-reference", is_flag=True, help="Use the problems' worked solutions as CoTs (no API)."
 )
@@ -251,11 +237,11 @@ def teach_cmd(
     default=None,
     help="Ask the consistency judge too (default: config).",
 )
-@click.option("--max-regenerations", type=int, default=None)
+@click.option("--max-regenerations", type=click.IntRange(min=0), default=None)
 @click.option(
     "--spot-check",
     "spot_check",
-    type=float,
+    type=click.FloatRange(0, 1),
     default=None,
     help="Share of verified CoTs per level to queue for review.",
 )
@@ -314,7 +300,7 @@ def cots_group() -> None:
     "--review", type=click.Choice(["none", "queued", "approved", "rejected"]), default=None
 )
 @click.option("--kind", type=click.Choice(["short", "long"]), default=None)
-@click.option("--limit", type=int, default=50)
+@click.option("--limit", type=click.IntRange(min=1), default=50)
 @project_option
 def cots_list(dataset, review, kind, limit, project_dir) -> None:  # noqa: ANN001
     from acotd_tui.store import CotFilter

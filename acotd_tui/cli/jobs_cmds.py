@@ -29,8 +29,14 @@ def describe(job: Job) -> str:
 
 
 def run_stage(project: Project, kind: str, params: dict[str, Any], *, background: bool) -> Job:
-    """Run a stage as a job: a progress bar in the foreground, or hand it to a worker."""
+    """Run a stage as a job: a progress bar in the foreground, or hand it to a worker.
+
+    The parameters are checked first (`preflight`), so bad input leaves no job row; a job
+    that fails while running reports on stderr and exits 1."""
     from acotd_tui.jobs import submit
+    from acotd_tui.preflight import check_job
+
+    check_job(project, kind, params)
 
     if background:
         job = submit(project, kind, params, background=True)
@@ -68,11 +74,13 @@ def run_stage(project: Project, kind: str, params: dict[str, Any], *, background
             job = submit(project, kind, params, on_progress=update)
     else:
         job = submit(project, kind, params)
-    click.echo(describe(job))
     if job.status == "failed":
+        click.echo(describe(job), err=True)
         sys.exit(1)
     if job.status == "cancelled":
+        click.echo(describe(job), err=True)
         sys.exit(130)
+    click.echo(describe(job))
     return job
 
 
@@ -94,7 +102,7 @@ def jobs_group(ctx: click.Context, project_dir: str | None) -> None:
                 f"{j.done}/{j.total if j.total is not None else '?'}",
                 j.failed,
                 f"{j.rate:.1f}/s" if j.rate else "",
-                duration(j.eta_s) if j.status == "running" else "",
+                duration(j.eta_s) if j.display_status == "running" else "",
                 f"${j.cost:.4f}",
                 (j.error or j.message or "")[:60],
             )
@@ -161,7 +169,10 @@ def jobs_resume(ctx: click.Context, job_id: int, project_dir: str | None, backgr
 
     with open_project(_pd(ctx, project_dir)) as project:
         job = resume(project, job_id, background=background)
-        click.echo(describe(job))
+    if job.status in ("failed", "cancelled") and not background:
+        click.echo(describe(job), err=True)
+        sys.exit(1 if job.status == "failed" else 130)
+    click.echo(describe(job))
 
 
 @jobs_group.command("run")

@@ -29,15 +29,19 @@ def _hyper(**values: Any) -> dict[str, Any]:
 @click.option(
     "--name", default=None, help="Run name (default: the dataset's); re-running a run resumes it."
 )
-@click.option("--epochs", type=float, default=None)
-@click.option("--lr", "learning_rate", type=float, default=None)
-@click.option("--rank", "lora_rank", type=int, default=None)
-@click.option("--alpha", "lora_alpha", type=int, default=None)
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--rank", "lora_rank", type=click.IntRange(min=1), default=None)
+@click.option("--alpha", "lora_alpha", type=click.IntRange(min=1), default=None)
 @click.option(
-    "--batch-size", "effective_batch_size", type=int, default=None, help="Effective batch size."
+    "--batch-size",
+    "effective_batch_size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Effective batch size.",
 )
-@click.option("--max-length", type=int, default=None)
-@click.option("--save-steps", type=int, default=None)
+@click.option("--max-length", type=click.IntRange(min=16), default=None)
+@click.option("--save-steps", type=click.IntRange(min=1), default=None)
 @click.option(
     "--max-steps", type=int, default=-1, help="Stop after this many optimiser steps (smoke runs)."
 )
@@ -98,11 +102,13 @@ def train_cmd(
 )
 @click.option("--adapter", default=None, help="A training run's name (or an adapter folder).")
 @click.option("--name", default=None, help="Row name in the results (default: model[+adapter]).")
-@click.option("-n", "--samples", "n", type=int, default=None)
-@click.option("--temperature", type=float, default=None)
-@click.option("--top-p", type=float, default=None)
-@click.option("--max-tokens", type=int, default=None)
-@click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
+@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=None)
+@click.option("--temperature", type=click.FloatRange(min=0), default=None)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
+)
 @click.option("--cotqs/--no-cotqs", default=None)
 def eval_cmd(
     project_dir,
@@ -151,16 +157,23 @@ def eval_cmd(
     help="Repeatable; default: all five.",
 )
 @click.option(
-    "-k", "--size", "k", type=int, default=None, help="Dataset size K (default: sampling.k)."
+    "-k",
+    "--size",
+    "k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Dataset size K (default: sampling.k).",
 )
 @click.option("--benchmark", "benchmarks", multiple=True)
-@click.option("-n", "--samples", "n", type=int, default=None)
-@click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
-@click.option("--max-tokens", type=int, default=None)
+@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
+)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
 @click.option(
     "--from-reference", is_flag=True, help="Reference solutions as CoTs (no API teachers)."
 )
-@click.option("--epochs", type=float, default=None)
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--max-steps", type=int, default=-1)
 @click.option("--no-baseline", is_flag=True)
 @click.option("--cotqs/--no-cotqs", default=None)

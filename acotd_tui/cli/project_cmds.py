@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -119,7 +120,11 @@ def status_cmd(project_dir: str | None) -> None:
     with open_project(project_dir) as project:
         scheme = project.config.grading.scheme
         counts = project.store.stats.pipeline(scheme)
+        # By display status, as `acotd jobs` and the Jobs screen show them: a job whose
+        # process died is "stale" in all three, never "running" here and stale there.
+        active = project.store.jobs.list(limit=100_000, statuses=("running", "queued"))
         isolation_command = project.config.code.isolation_command
+    shown = Counter(j.display_status for j in active)
     click.echo(f"project {project.root} (scheme {scheme})")
     click.echo(table(counts.stages(), ("stage", "count")))
     dist = counts.label_distribution
@@ -131,8 +136,12 @@ def status_cmd(project_dir: str | None) -> None:
         f"review: {counts.needs_review} need review, {counts.conflicts} conflicts, "
         f"{counts.human_labelled} human-labelled"
     )
+    stale = [j.id for j in active if j.display_status == "stale"]
+    stale_note = (
+        f", {len(stale)} stale (process gone; `acotd jobs resume {stale[0]}`)" if stale else ""
+    )
     click.echo(
-        f"jobs: {counts.jobs_running} running, {counts.jobs_queued} queued; "
+        f"jobs: {shown['running']} running{stale_note}, {shown['queued']} queued; "
         f"tokens {counts.tokens:,}, cost ${counts.cost:.4f}"
     )
     from acotd_tui.code.isolation import isolation_summary

@@ -23,7 +23,7 @@ from .jobs_cmds import run_stage
 @click.option(
     "--samples",
     "-n",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Samples per problem (default: diagnose.samples).",
 )

@@ -139,6 +139,8 @@ async def run_requests(
                 return
 
     writer_task = asyncio.create_task(writer())
+    if hasattr(backend, "stop_when"):  # local backends: a cancel stops a running batch
+        backend.stop_when(lambda: ctx.cancelled)
     stream = backend.stream([i.request for i in fresh])
     failures_in_a_row = 0
     try:

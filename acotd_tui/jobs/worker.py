@@ -40,4 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        # Skip the interpreter's last full garbage collection over torch's objects: after a
+        # cancelled job it kept the process (and its GPU memory) alive for seconds.
+        import gc
+
+        gc.freeze()

@@ -17,6 +17,7 @@ from typing import Any
 from acotd_tui.errors import AcotdError, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.store import StoreError
 
 from .evaluate import EvalParams
@@ -108,6 +109,7 @@ def _eval_params(
 
 def run_job(ctx: JobContext) -> dict[str, Any]:
     params = ExperimentParams.from_job(ctx.params)
+    check_name(params.name, NameKind.EXPERIMENT)  # it names folders, datasets and runs
     unknown = set(params.methods) - set(METHODS)
     if unknown:
         raise AcotdError(f"unknown method {sorted(unknown)[0]!r} ({', '.join(METHODS)})")
@@ -158,7 +160,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         ctx.advance(1)
         rows.append(run)
         runs.append(run)
-    out = ctx.project.runs_dir / "experiments" / params.name
+    out = inside(ctx.project.root, ctx.project.runs_dir / "experiments" / params.name)
     files = write_report(ctx.store, out, rows, benchmarks, runs)
     return {
         "rows": rows,

@@ -21,6 +21,7 @@ from typing import Any
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template
@@ -157,8 +158,13 @@ def export_dataset(project: Project, params: ExportParams) -> dict[str, Any]:
     unknown = set(params.formats) - set(FORMATS)
     if unknown:
         raise AcotdError(f"unknown export format {sorted(unknown)[0]!r} ({', '.join(FORMATS)})")
+    check_name(params.dataset, NameKind.DATASET)  # the name becomes a folder and a file
     rows, facts = export_rows(project, params.dataset)
-    out = Path(params.out) if params.out else project.runs_dir / "exports" / params.dataset
+    out = (
+        Path(params.out)  # a folder the user named explicitly may be anywhere
+        if params.out
+        else inside(project.root, project.runs_dir / "exports" / params.dataset)
+    )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

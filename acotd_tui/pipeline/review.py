@@ -120,7 +120,11 @@ class ReviewService:
         return rows
 
     def import_csv(self, path: Path) -> int:
-        """Apply the `human_label` column (blank = leave as is); all or nothing."""
+        """Apply the `human_label` column (blank = leave as is); all or nothing.
+
+        Two rows for one problem with different labels are refused, naming both lines:
+        letting the last one win would silently drop a reviewer's decision. The same label
+        twice is one decision and counts once."""
         try:
             with open(path, newline="", encoding="utf-8-sig") as fh:
                 reader = csv.DictReader(fh)
@@ -133,6 +137,8 @@ class ReviewService:
             raise AcotdError(f"{path}: cannot read ({exc})") from None
         current = self.store.grades.labels(self.scheme)
         grades = []
+        first: dict[int, tuple[int, str]] = {}
+        conflicts: list[str] = []
         for line, row in rows:
             raw = (row.get("human_label") or "").strip()
             if not raw:
@@ -142,6 +148,14 @@ class ReviewService:
                 label = normalize_label(raw, self.scheme)
             except (ValueError, AcotdError) as exc:
                 raise AcotdError(f"{path}, line {line}: {exc}") from None
+            if pid in first:
+                first_line, first_label = first[pid]
+                if first_label != label:
+                    conflicts.append(
+                        f"problem {pid}: line {first_line} says {first_label}, line {line} says {label}"
+                    )
+                continue
+            first[pid] = (line, label)
             if self.store.problems.get(pid) is None:
                 raise AcotdError(f"{path}, line {line}: no problem {pid}")
             existing = current.get(pid)
@@ -155,6 +169,11 @@ class ReviewService:
                     "human",
                     note=(row.get("note") or "").strip() or f"imported from {path.name}",
                 )
+            )
+        if conflicts:
+            more = f" (and {len(conflicts) - 3} more)" if len(conflicts) > 3 else ""
+            raise AcotdError(
+                f"{path}: conflicting rows, nothing applied: {'; '.join(conflicts[:3])}{more}"
             )
         self.store.grades.add(grades)
         return len(grades)

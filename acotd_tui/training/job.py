@@ -26,6 +26,7 @@ from acotd_tui.backends import apply_overrides
 from acotd_tui.config import TrainingConfig
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
+from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
 
 from .spec import TrainSpec, parameter_count
@@ -108,7 +109,8 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
     base = resolve_model(project, role.model)
     n_params = check_hardware(base, params.device)
     data_file = ensure_export(project, params.dataset)
-    folder = project.runs_dir / f"train-{params.run_name}"
+    check_name(params.run_name, NameKind.RUN)
+    folder = inside(project.root, project.runs_dir / f"train-{params.run_name}")
     run = store.train_runs.ensure(
         params.run_name,
         dataset_id=dataset.id,

@@ -1,0 +1,80 @@
+"""Checks a job's parameters before its row is written.
+
+Bad input must leave the store unchanged (README, "Errors"): a job that fails on a typo in
+its dataset name, a negative limit or an unsafe name would otherwise stay behind as a
+`failed` row. The CLI (`run_stage`) and the app (`AppServices.launch`) both call
+`check_job` first, so the two refuse the same things with the same line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from acotd_tui.errors import AcotdError
+from acotd_tui.names import NameKind, check_name
+from acotd_tui.project import Project
+
+# Parameters that count something: None means "the default", anything else must be >= 1.
+POSITIVE_COUNTS = ("limit", "samples", "n", "k", "max_tokens")
+DATASET_KINDS = ("teach", "verify", "export", "train")
+
+
+def positive(value: object, what: str, *, allow_none: bool = True) -> None:
+    """Refuse zero, negative and non-integer counts in one line."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AcotdError(f"{what} must be a whole number of at least 1 (got {value!r})")
+
+
+def check_numbers(params: Mapping[str, Any]) -> None:
+    for key in POSITIVE_COUNTS:
+        if key in params:
+            positive(params[key], f"--{key.replace('_', '-')}")
+    if params.get("max_regenerations") is not None:
+        value = params["max_regenerations"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AcotdError(f"--max-regenerations must be 0 or more (got {value!r})")
+    fraction = params.get("spot_check_fraction")
+    if fraction is not None and not (
+        isinstance(fraction, int | float) and not isinstance(fraction, bool) and 0 <= fraction <= 1
+    ):
+        raise AcotdError(f"--spot-check must be a share between 0 and 1 (got {fraction!r})")
+    steps = params.get("max_steps")
+    if steps is not None and steps != -1:
+        positive(steps, "--max-steps (or -1 for all epochs)")
+    for key in ("temperature", "top_p"):
+        value = params.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise AcotdError(f"--{key.replace('_', '-')} must be 0 or more (got {value!r})")
+
+
+def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
+    """Raise AcotdError for parameters the job would fail on at once; write nothing."""
+    check_numbers(params)
+    if kind in DATASET_KINDS:
+        dataset = params.get("dataset")
+        check_name(dataset, NameKind.DATASET)
+        project.store.datasets.get(dataset)  # StoreError naming it when there is none
+    if kind in ("train", "experiment") and params.get("hyper"):
+        from acotd_tui.training.job import training_config
+
+        training_config(project, dict(params["hyper"]))  # the config's own bounds, one line
+    if kind == "train" and params.get("name"):
+        check_name(params["name"], NameKind.RUN)
+    if kind == "experiment":
+        name = check_name(params.get("name"), NameKind.EXPERIMENT)
+        # Its datasets, runs and evals are named `<name>-<method>`: those must pass too.
+        for method in [*(params.get("methods") or []), "base"]:
+            check_name(f"{name}-{method}", NameKind.EXPERIMENT)
+    if kind == "export":
+        from acotd_tui.pipeline.export import FORMATS, export_rows
+
+        export_rows(project, params["dataset"])  # read-only: refuses a set with nothing to export
+
+        unknown = sorted(set(params.get("formats") or []) - set(FORMATS))
+        if unknown:
+            raise AcotdError(f"unknown export format {unknown[0]!r} ({', '.join(FORMATS)})")

@@ -352,12 +352,18 @@ def m005_budget_grants(conn: sqlite3.Connection) -> None:
     )
 
 
+def m008_import_summary(conn: sqlite3.Connection) -> None:
+    """What each import understood and did (shape, mapping, notes, skips), as JSON."""
+    run_script(conn, "ALTER TABLE imports ADD COLUMN summary TEXT;")
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_job_rate,
     m003_job_parent,
     m004_code_tests,
     m005_budget_grants,
+    m008_import_summary,  # integrator: m006/m007 belong to other branches; keep it 8th
 ]
 
 

@@ -110,8 +110,8 @@ def import_cmd(
     )
     verb = "would add" if dry_run else "added"
     info(
-        f"{report.read} rows read: {verb} {report.added} problems,"
-        f" {report.read - report.added - report.skipped} duplicates, {report.skipped} skipped"
+        f"{verb} {report.added} problems ({report.read - report.added - report.skipped}"
+        f" duplicates, {report.skipped} skipped) of {report.read} rows read"
     )
 
 

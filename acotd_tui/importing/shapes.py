@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from acotd_tui.answers import extract_last_boxed, gsm8k_final
+from acotd_tui.answers import extract_final_answer, extract_last_boxed, gsm8k_final
 from acotd_tui.store import NewProblem
 
 from .code_shapes import CodePlan, detect_code_shape
@@ -312,12 +312,12 @@ class ShapePlan:
                     notes.extend(converted.notes)
                     answer, answer_list = converted.text or None, converted.original_list
                     if answer and looks_like_worked_solution(answer):
-                        boxed = extract_last_boxed(answer)
-                        final = gsm8k_final(answer) if boxed is None else None
-                        if boxed or final:
+                        final = extract_final_answer(answer)
+                        if final:
                             if not solution:
-                                solution = final[0] if final else answer
-                            answer = boxed or (final[1] if final else answer)
+                                worked = gsm8k_final(answer)
+                                solution = worked[0] if worked else answer
+                            answer = final.replace(",", "") if "####" in answer else final
                             notes.append(Note.BOXED_FROM_ANSWER)
                         else:
                             notes.append(Note.WORKED_ANSWER)

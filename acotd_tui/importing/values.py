@@ -9,8 +9,9 @@ carry, so its form is fixed here, once:
   reads as several answers) and the original list is kept in metadata `answer_list`;
 - a list that arrived as Python-literal text (`"['$x$']"`, from a CSV or `str(list)`) is read
   back as the list it was;
-- an answer that is a worked solution (a `\\boxed{}` inside longer text, or `#### N`) gives
-  its last boxed value; the worked text becomes the solution when the row has none.
+- an answer that is a worked solution (a `\\boxed{}` inside longer prose, `#### N`, several
+  lines) gives its final answer (last boxed value, `#### N`, "A: N" / "The answer is N"); the
+  worked text becomes the solution when the row has none.
 Each change is reported as a note (`Note`), which the import counts and shows.
 """
 
@@ -40,7 +41,7 @@ class Note(StrEnum):
     DOLLARS = "enclosing $...$ stripped"
     NUMBER = "number written as shortest round-trip text"
     BOXED_FROM_SOLUTION = "answer taken from the last \\boxed{} of the solution"
-    BOXED_FROM_ANSWER = "answer field held a worked solution: took its last \\boxed{}"
+    BOXED_FROM_ANSWER = "answer field held a worked solution: took its final answer"
     WORKED_ANSWER = "answer looks like a worked solution (kept as is)"
     SOLUTION_JOINED = "solution given as a list: parts joined"
     LONG_PROBLEM = f"problem longer than {LONG_PROBLEM_CHARS} characters"
@@ -85,7 +86,9 @@ def looks_like_worked_solution(text: str) -> bool:
     boxed = extract_last_boxed(text)
     if boxed is not None:
         return len(text) - len(boxed) > 20
-    return len(text) > LONG_ANSWER_CHARS and ("\n" in text or text.count(". ") >= 2)
+    if "\n" in text.strip() and len(text) > 20:
+        return True
+    return len(text) > LONG_ANSWER_CHARS and text.count(". ") >= 2
 
 
 def list_from_text(text: str) -> list[Any] | None:

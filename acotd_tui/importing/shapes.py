@@ -229,17 +229,25 @@ class ShapePlan:
     def _paths(self) -> dict[str, list[FieldPath]]:
         return {c: [parse_path(p) for p in src.split("+")] for c, src in self.fields.items()}
 
+    @cached_property
+    def _getters(self) -> dict[str, Callable[[Record], Any]]:
+        """One reader per canonical field; a plain key is a dict lookup (the hot path)."""
+        getters: dict[str, Callable[[Record], Any]] = {}
+        for canonical, paths in self._paths.items():
+            if len(paths) == 1 and paths[0].simple:
+                key = paths[0].text
+                getters[canonical] = lambda r, key=key: r.get(key, MISSING)
+            elif len(paths) == 1:
+                getters[canonical] = paths[0].resolve
+            else:
+                getters[canonical] = lambda r, paths=paths: _joined(r, paths)
+        return getters
+
     def path(self, canonical: str) -> list[FieldPath]:
         return self._paths[canonical]
 
     def _get(self, record: Record, canonical: str) -> Any:
-        paths = self.path(canonical)
-        if len(paths) == 1:
-            return paths[0].resolve(record)
-        values = [p.resolve(record) for p in paths]
-        if any(v is MISSING for v in values):
-            return MISSING
-        return " ".join(str(v).strip() for v in values if v is not None)
+        return self._getters[canonical](record)
 
     def mapping_lines(self) -> list[str]:
         """`problem  ← question` lines for the dry-run and the stored summary."""
@@ -273,22 +281,28 @@ class ShapePlan:
     ) -> NewProblem:
         notes = notes if notes is not None else []
         f = self.fields
-        problem = self._get(record, "problem")
-        if not _present(problem):
-            kind = "unmatched" if problem is MISSING else "bad"
-            raise RecordError(
-                location, f"missing field {f['problem']!r} (the problem text)", kind=kind
-            )
-        if isinstance(problem, (list, dict)):
-            raise RecordError(location, f"field {f['problem']!r} is not text")
-        problem = plain_text(problem) or ""
+        get = self._getters
+        problem = get["problem"](record)
+        if type(problem) is not str or not problem.strip():  # fast path: plain text
+            if not _present(problem):
+                kind = "unmatched" if problem is MISSING else "bad"
+                raise RecordError(
+                    location, f"missing field {f['problem']!r} (the problem text)", kind=kind
+                )
+            if isinstance(problem, (list, dict)):
+                raise RecordError(location, f"field {f['problem']!r} is not text")
+            problem = plain_text(problem) or ""
         if len(problem) > LONG_PROBLEM_CHARS:
             notes.append(Note.LONG_PROBLEM)
         solution: str | None = None
-        if "solution" in f:
-            solution, sol_notes = solution_text(self._get(record, "solution"))
-            if solution is not None:
-                notes.extend(sol_notes)
+        if "solution" in get:
+            raw_solution = get["solution"](record)
+            if type(raw_solution) is str and raw_solution[:1] != "[":
+                solution = raw_solution or None
+            elif raw_solution is not MISSING:
+                solution, sol_notes = solution_text(raw_solution)
+                if solution is not None:
+                    notes.extend(sol_notes)
         answer: str | None = None
         answer_list: list[Any] | None = None
 
@@ -334,7 +348,7 @@ class ShapePlan:
             raise RecordError(
                 location, "no reference answer: " + " and ".join(where or ["no answer field"])
             )
-        if answer.strip().lower() in NON_ANSWERS:
+        if len(answer) <= 12 and answer.strip().lower() in NON_ANSWERS:
             raise RecordError(location, f"no checkable answer ({answer.strip()!r})")
         if len(answer) > 200:
             notes.append(Note.LONG_ANSWER)
@@ -362,6 +376,13 @@ class ShapePlan:
             metadata=metadata or None,
             source_row=row,
         )
+
+
+def _joined(record: Record, paths: list[FieldPath]) -> Any:
+    values = [p.resolve(record) for p in paths]
+    if any(v is MISSING for v in values):
+        return MISSING
+    return " ".join(str(v).strip() for v in values if v is not None)
 
 
 def _root(path: str) -> str:

@@ -93,6 +93,8 @@ def looks_like_worked_solution(text: str) -> bool:
 
 def list_from_text(text: str) -> list[Any] | None:
     """`"['a', 'b']"` -> ['a', 'b']; intervals such as `[0, 1]` are not lists of strings."""
+    if "[" not in text[:8]:
+        return None
     stripped = text.strip()
     if not _LIST_TEXT.match(stripped):
         return None

@@ -55,7 +55,7 @@ def _print_summaries(reports: list, dry_run: bool) -> None:
 @click.option(
     "--skip-unmatched",
     is_flag=True,
-    help="Skip rows that do not fit the file's shape (a mapped field absent) instead of refusing.",
+    help="Skip rows that do not fit the file's shape (no problem field) instead of refusing.",
 )
 @click.option(
     "--dry-run",

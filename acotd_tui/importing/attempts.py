@@ -69,7 +69,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "model": ("model", "generator", "model_name"),
     "response": ("response", "output", "completion", "generation", "text"),
     "answer": ("extracted_answer", "pred", "prediction", "final_answer", "answer"),
-    "correct": ("correct", "is_correct", "correctness", "score", "label"),
+    # not `label` / `score`: in a plain row they are as often a step label or a reward
+    "correct": ("correct", "is_correct", "correctness"),
     "sample_index": ("sample_index", "sample_idx", "sample_id", "position"),
     "finish_reason": ("finish_reason",),
 }
@@ -239,7 +240,8 @@ def detect_attempt_plan(record: Record, mapping: dict[str, str] | None = None) -
         inner = set(outputs[0])
         fields = {}
         for name in ("response", "answer", "correct", "sample_index", "finish_reason"):
-            alias = next((a for a in _ALIASES[name] if a in inner), None)
+            aliases = _ALIASES[name] + (("score",) if name == "correct" else ())
+            alias = next((a for a in aliases if a in inner), None)
             if alias:
                 fields[name] = f"outputs[].{alias}"
         if "response" not in fields:

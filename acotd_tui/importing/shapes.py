@@ -310,10 +310,7 @@ class ShapePlan:
             raw = self._get(record, "answer")
             split_answer = gsm8k_final(raw) if isinstance(raw, str) else None
             if split_answer is None:
-                kind = "unmatched" if raw is MISSING else "bad"
-                raise RecordError(
-                    location, f"field {f['answer']!r} has no '#### <answer>' line", kind=kind
-                )
+                raise RecordError(location, f"field {f['answer']!r} has no '#### <answer>' line")
             solution, answer = split_answer
         else:
             if "answer" in f:
@@ -346,7 +343,8 @@ class ShapePlan:
             if "solution" in f:
                 where.append(f"{f['solution']!r} has no non-empty \\boxed{{}}")
             raise RecordError(
-                location, "no reference answer: " + " and ".join(where or ["no answer field"])
+                location,
+                "no reference answer: " + " and ".join(where or ["no answer field"]),
             )
         if len(answer) <= 12 and answer.strip().lower() in NON_ANSWERS:
             raise RecordError(location, f"no checkable answer ({answer.strip()!r})")

@@ -286,3 +286,50 @@ def test_source_name_is_the_file_stem_as_is(tmp_path):
     gz = tmp_path / "numina.v1.5.jsonl.gz"
     gz.write_text("")
     assert guess_source_split(gz)[0] == "numina.v1.5"
+
+
+def test_cli_dry_run_and_attempts_map(tmp_path):
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+    from acotd_tui.project import Project
+
+    runner = CliRunner()
+    proj = tmp_path / "p"
+    assert runner.invoke(main, ["init", str(proj)]).exit_code == 0
+    dry = runner.invoke(
+        main, ["import", "-p", str(proj), "--dry-run", str(SHAPES / "olympiadbench.jsonl")]
+    )
+    assert dry.exit_code == 0, dry.output
+    out = dry.output
+    assert "shape olympiadbench (OlympiadBench)" in out and "problem  ← question" in out
+    assert "answer   ← final_answer" in out and "row 3:" in out
+    assert "warning: 1 × several answers joined" in out
+    assert "3 rows read = 3 added + 0 duplicates + 0 skipped" in out
+    assert "dry run: nothing was stored" in out
+    outs = tmp_path / "outs.jsonl"
+    outs.write_text(
+        json.dumps({"q": "Is 1 odd?", "ref": "yes", "outputs": [{"r": "yes"}, {"r": "no"}]}) + "\n"
+    )
+    res = runner.invoke(
+        main,
+        [
+            "attempts",
+            "import",
+            "-p",
+            str(proj),
+            str(outs),
+            "--map",
+            "q=problem,ref=reference,outputs[].r=response",
+            "--model",
+            "m",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "1 rows read = 1 used + 0 skipped; 2 attempts = 2 added" in res.output
+    project = Project.open(proj)
+    try:
+        assert project.store.problems.count() == 1  # only the attempts file's problem
+        assert [a.sample_index for a in project.store.attempts.for_problem(1)] == [0, 1]
+    finally:
+        project.close()

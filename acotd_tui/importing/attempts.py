@@ -114,6 +114,7 @@ class ParsedAttempt:
     first_error: int | None = None
     n_steps: int | None = None
     problem_id: int | None = None
+    outcome: str = ""  # added / duplicate / skipped, once identities are assigned
 
 
 @dataclass(frozen=True)
@@ -681,6 +682,7 @@ def _import_file(
                 "problem": clip(p.problem),
                 "model": p.model,
                 "sample_index": p.sample_index,
+                "outcome": p.outcome,
                 "response": clip(p.text),
                 "correct": p.correct,
                 **({"first_error_step": p.first_error} if p.first_error is not None else {}),
@@ -764,10 +766,13 @@ def _assign_identity(
         held = slots.get(p.sample_index) if p.sample_index is not None else None
         if p.sample_index is not None and held is None:
             slots[p.sample_index] = p.text
+            p.outcome = "added"
             new.append(p)
         elif held is not None and held == p.text:
+            p.outcome = "duplicate"
             rep.duplicates += 1
         elif p.index_explicit:
+            p.outcome = "skipped: index holds another response"
             rep.attempts_skipped.append(
                 (
                     p.location,
@@ -776,6 +781,7 @@ def _assign_identity(
                 )
             )
         elif p.text in slots.values():
+            p.outcome = "duplicate"
             rep.duplicates += 1
         else:
             if p.sample_index is not None:
@@ -787,6 +793,7 @@ def _assign_identity(
                 index += 1
             p.sample_index = index
             slots[index] = p.text
+            p.outcome = "added"
             new.append(p)
     for p in new:
         p.params["model_id"] = model_ids[p.model]

@@ -32,6 +32,7 @@ from .code_shapes import CodePlan, detect_code_shape
 from .fieldpath import MISSING, FieldPath, PathError, parse_path
 from .readers import Record, RecordError
 from .values import (
+    LONG_ANSWER_CHARS,
     LONG_PROBLEM_CHARS,
     Note,
     answer_text,
@@ -348,7 +349,7 @@ class ShapePlan:
             )
         if len(answer) <= 12 and answer.strip().lower() in NON_ANSWERS:
             raise RecordError(location, f"no checkable answer ({answer.strip()!r})")
-        if len(answer) > 200:
+        if len(answer) > LONG_ANSWER_CHARS:
             notes.append(Note.LONG_ANSWER)
 
         metadata = {

@@ -333,3 +333,27 @@ def test_cli_dry_run_and_attempts_map(tmp_path):
         assert [a.sample_index for a in project.store.attempts.for_problem(1)] == [0, 1]
     finally:
         project.close()
+
+
+def test_dry_run_of_a_file_that_would_be_refused_still_shows_everything(project, tmp_path):
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+
+    path = write_jsonl(
+        tmp_path / "some_bad.jsonl",
+        [
+            {"problem": "a", "answer": "1"},
+            {"problem": "b", "answer": ""},
+            {"problem": "c", "answer": "3"},
+        ],
+    )
+    f = import_files(project.store, [path], ImportOptions(dry_run=True)).files[0]
+    assert (f.read, f.added, len(f.skipped)) == (3, 2, 1)
+    assert f.refusal.startswith(f"{path}, line 2: no reference answer")
+    assert project.store.problems.count() == 0
+    res = CliRunner().invoke(main, ["import", "-p", str(project.root), "--dry-run", str(path)])
+    assert res.exit_code == 1
+    assert "3 rows read = 2 added + 0 duplicates + 1 skipped (1 bad)" in res.output
+    assert "skipped line 2: no reference answer" in res.output
+    assert res.output.strip().splitlines()[-1].startswith(f"error: {path}, line 2:")

@@ -29,11 +29,15 @@ _MAP_HELP = (
 
 
 def _print_summaries(reports: list, dry_run: bool) -> None:
+    """Each file's summary; a dry run that a real import would refuse exits 1 with that line."""
     for f in reports:
         for line in f.summary_lines():
             click.echo(line)
     if dry_run:
         info("dry run: nothing was stored")
+        refused = next((f.refusal for f in reports if f.refusal), None)
+        if refused:
+            raise AcotdError(refused)
 
 
 @click.command("import")

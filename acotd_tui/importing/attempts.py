@@ -443,6 +443,7 @@ class AttemptFileReport:
     models: set[str] = field(default_factory=set)
     preview: list[dict[str, Any]] = field(default_factory=list)
     notes: Tally = field(default_factory=Tally)
+    refusal: str | None = None  # dry run: why a real import would refuse
     labelled_problems: int = 0
     disagreements: int = 0
     queued_for_review: int = 0
@@ -499,7 +500,12 @@ class AttemptFileReport:
         )
 
     def summary_lines(self) -> list[str]:
-        return summary_lines(self.path, self.summary(), self.accounting_line())
+        lines = summary_lines(self.path, self.summary(), self.accounting_line())
+        if self.refusal:
+            lines.append(
+                f"  without --skip-bad / --skip-unmatched the import refuses: {self.refusal}"
+            )
+        return lines
 
 
 @dataclass
@@ -576,7 +582,7 @@ def import_attempts(
     sources = expand_sources(paths, None)
     own_checker = checker is None
     checker = checker or AnswerChecker()
-    options = _Options(model, source, labels, mapping or {}, skip_bad, skip_unmatched)
+    options = _Options(model, source, labels, mapping or {}, skip_bad, skip_unmatched, dry_run)
     try:
         with store.db.tx() as conn:
             for src in sources:
@@ -603,6 +609,7 @@ class _Options:
     mapping: dict[str, str]
     skip_bad: bool
     skip_unmatched: bool
+    dry_run: bool = False
 
     def may_skip(self, kind: str) -> bool:
         return self.skip_bad if kind == "bad" else self.skip_unmatched
@@ -633,10 +640,10 @@ def _import_file(
     problem_ids: dict[str, int] = {}
 
     def reject(exc: RecordError) -> None:
-        if options.may_skip(exc.kind):
+        if options.may_skip(exc.kind) or options.dry_run:
             rep.rows_skipped.append((exc.location, exc.message))
             rep.skip_kinds[exc.kind] += 1
-        else:
+        if not options.may_skip(exc.kind):
             refused.append((exc.location, exc.message))
             refused_kinds[exc.kind] += 1
 
@@ -665,14 +672,22 @@ def _import_file(
     if rep.rows_read == 0:
         raise ImportFailure(f"{src.label}: no records")
     if refused:
-        raise refusal(src.label, refused[0], refused_kinds, rep.rows_read)
+        failure = refusal(src.label, refused[0], refused_kinds, rep.rows_read)
+        if not options.dry_run:
+            raise failure
+        rep.refusal = str(failure)
     rep.found = len(parsed)
     new = _assign_identity(store, conn, parsed, rep)
     if rep.attempts_skipped and not options.skip_bad:
-        loc, message = rep.attempts_skipped[0]
-        raise refusal(
-            src.label, (loc, message), Counter({"bad": len(rep.attempts_skipped)}), rep.rows_read
+        failure = refusal(
+            src.label,
+            rep.attempts_skipped[0],
+            Counter({"bad": len(rep.attempts_skipped)}),
+            rep.rows_read,
         )
+        if not options.dry_run:
+            raise failure
+        rep.refusal = rep.refusal or str(failure)
     _check_and_insert(store, conn, new, rep, checker, import_id)
     if options.labels:
         _grade(store, conn, new, rep)

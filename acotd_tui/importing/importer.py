@@ -62,6 +62,7 @@ class FileReport:
     preview: list[dict[str, Any]] = field(default_factory=list)
     notes: Tally = field(default_factory=Tally)
     import_id: int | None = None
+    refusal: str | None = None  # dry run: why a real import would refuse (rows counted as skipped)
 
     @property
     def duplicates(self) -> int:
@@ -94,7 +95,12 @@ class FileReport:
         )
 
     def summary_lines(self) -> list[str]:
-        return summary_lines(self.path, self.summary(), self.accounting_line())
+        lines = summary_lines(self.path, self.summary(), self.accounting_line())
+        if self.refusal:
+            lines.append(
+                f"  without --skip-bad / --skip-unmatched the import refuses: {self.refusal}"
+            )
+        return lines
 
 
 @dataclass
@@ -265,10 +271,10 @@ def _import_one(
                 if not exc.location:  # file-level problems always stop
                     raise
                 notes.clear()
-                if options.may_skip(exc.kind):
+                if options.may_skip(exc.kind) or options.dry_run:
                     report.skipped.append((exc.location, exc.message))
                     report.skip_kinds[exc.kind] += 1
-                else:
+                if not options.may_skip(exc.kind):
                     refused.append((exc.location, exc.message))
                     refused_kinds[exc.kind] += 1
                 continue
@@ -278,7 +284,7 @@ def _import_one(
                 notes.clear()
             if len(report.preview) < PREVIEW_ROWS:
                 report.preview.append(_preview(problem))
-            if refused:
+            if refused and not options.dry_run:
                 continue  # the file is refused; keep reading only to count the bad rows
             row = prepare(problem, import_id)
             chunk.append(row)
@@ -293,7 +299,10 @@ def _import_one(
     except OSError as exc:
         raise _fail(src, "", f"cannot read ({exc.strerror or exc})") from None
     if refused:
-        raise refusal(src.label, refused[0], refused_kinds, report.read)
+        failure = refusal(src.label, refused[0], refused_kinds, report.read)
+        if not options.dry_run:
+            raise failure
+        report.refusal = str(failure)
     if chunk:
         flush()
     if report.read == 0:

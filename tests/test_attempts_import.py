@@ -230,3 +230,40 @@ def test_samples_dry_run_then_real(project, shared_data):
     record = project.store.imports.all()[-1]
     assert record.details["kind"] == "attempts" and record.rows_added == 800
     assert record.source == "math_cot_100"
+
+
+def test_prm800k_rated_solutions_become_graded_attempts(project, tmp_path):
+    """Rows written from PRM800K's documented phase-2 schema (tests/data/shapes/README.md)."""
+    base = json.loads((SHAPES / "prm800k.jsonl").read_text().splitlines()[0])
+    steps = ["Factor: $x^2+x-6=(x+3)(x-2)$.", "So there is one asymptote.", "# Answer\n\n1", "x"]
+    wrong = {
+        **base,
+        "question": {**base["question"], "pre_generated_steps": steps, "pre_generated_answer": "1"},
+        "label": {
+            "steps": [
+                {
+                    "completions": [{"text": steps[0], "rating": 1, "flagged": False}],
+                    "chosen_completion": 0,
+                },
+                {
+                    "completions": [{"text": steps[1], "rating": -1, "flagged": False}],
+                    "chosen_completion": None,
+                },
+            ],
+            "total_time": 50,
+            "finish_reason": "found_error",
+        },
+    }
+    path = write_jsonl(tmp_path / "prm.jsonl", [base, wrong, base])
+    f = import_attempts(project.store, [path], labels=True).files[0]
+    assert (f.shape, f.rows_read, f.added, f.duplicates, f.grades_added) == ("prm800k", 3, 2, 1, 2)
+    attempts = project.store.attempts.for_problem(1)
+    assert [(a.sample_index, a.correct, a.final_answer) for a in attempts] == [
+        (0, True, "2"),
+        (1, False, "1"),
+    ]
+    grades = {g.attempt_id: g.label for g in project.store.grades.history(1, "emh") if g.attempt_id}
+    assert grades == {attempts[0].id: "E", attempts[1].id: "H"}  # wrong at step 2 of 4: early
+    label = project.store.grades.label(1, "emh")
+    assert (label.auto_label, label.needs_review) == ("H", True)  # E vs H: tie to the harder
+    assert f.disagreements == 1

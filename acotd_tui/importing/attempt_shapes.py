@@ -41,6 +41,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "finish_reason": ("finish_reason",),
 }
 CUT_OFF = "length"
+# PRM800K does not name the generator per row; the rows' solutions share one model name.
+PRM800K_MODEL = "prm800k-generator"
 
 
 def parse_attempt_mapping(text: str | None) -> dict[str, str]:
@@ -102,6 +104,19 @@ class AttemptPlan:
                 "model    ← each field holding {solution, is_correct}",
                 "response ← <model>.solution",
                 "correct  ← <model>.is_correct",
+            ]
+        if self.shape == "prm800k":
+            return [
+                "problem  ← question.problem",
+                "reference ← question.ground_truth_answer",
+                "steps    ← question.pre_generated_steps (phase 2), else each"
+                " label.steps[].completions[chosen_completion].text (phase 1)",
+                "answer   ← question.pre_generated_answer",
+                "first_error ← first step rated -1 (none: -1 when finish_reason is"
+                " 'solution'; no label after 'give_up' / 'bad_problem')",
+                f"model    ← {self.model_default} (--model overrides)",
+                "sample_index ← next free index per (problem, model); the same solution"
+                " rated again is a duplicate",
             ]
         lines = []
         for name in ATTEMPT_FIELDS:
@@ -189,6 +204,13 @@ def detect_attempt_plan(record: Record, mapping: dict[str, str] | None = None) -
         and any(isinstance(v, dict) and "solution" in v for v in record.values())
     ):
         return AttemptPlan("model_solutions", "GSM8K example_model_solutions", {})
+    if (
+        isinstance(record.get("question"), dict)
+        and "problem" in record["question"]
+        and isinstance(record.get("label"), dict)
+        and "steps" in record["label"]
+    ):
+        return AttemptPlan("prm800k", "PRM800K (openai/prm800k) step ratings", {}, PRM800K_MODEL)
     response = _literal_list(record.get("response"))
     if isinstance(response, list):
         fields = {"response": "response[]"}
@@ -257,6 +279,8 @@ def parse_row(
 ) -> list[ParsedAttempt]:
     if plan.shape == "model_solutions":
         return _model_solutions(record, location, model_override)
+    if plan.shape == "prm800k":
+        return [_prm800k(record, location, model_override or PRM800K_MODEL)]
     for p in plan.fields.values():  # Python-literal lists (Qwen's output files)
         root = parse_path(p).root
         if "[]" in p and isinstance(record.get(root), str):
@@ -387,3 +411,53 @@ def _model_solutions(
         for key, value in record.items()
         if isinstance(value, dict) and "solution" in value
     ]
+
+
+def _prm800k(record: Record, location: str, model: str) -> ParsedAttempt:
+    """One rated solution: its steps, and the first step a labeler rated -1 (wrong)."""
+    question, label = record["question"], record["label"]
+    steps_rated = label.get("steps") or []
+    ratings: list[int | None] = []
+    texts: list[str] = []
+    for step in steps_rated:
+        completions = step.get("completions") or []
+        chosen = step.get("chosen_completion")
+        if chosen is not None and 0 <= chosen < len(completions):
+            picked = completions[chosen]
+        elif step.get("human_completion"):
+            picked = step["human_completion"]
+        elif len(completions) == 1:
+            picked = completions[0]
+        else:
+            picked = None
+        ratings.append(None if picked is None else picked.get("rating"))
+        texts.append("" if picked is None else str(picked.get("text") or ""))
+    pre = question.get("pre_generated_steps")
+    steps = [str(s) for s in pre] if isinstance(pre, list) and pre else [t for t in texts if t]
+    if not steps:
+        raise RecordError(
+            location, "no solution steps (question.pre_generated_steps or label.steps)"
+        )
+    first_error: int | None = next((i for i, r in enumerate(ratings) if r == -1), None)
+    if first_error is None:
+        first_error = -1 if label.get("finish_reason") == "solution" else None
+    if first_error is not None and first_error >= len(steps):
+        first_error = None
+    reference = question.get("ground_truth_answer")
+    answer = question.get("pre_generated_answer")
+    return ParsedAttempt(
+        problem=str(question["problem"]),
+        reference=answer_text(reference).text or None if reference not in (None, "") else None,
+        model=model,
+        text="\n\n".join(steps),
+        correct=None,
+        location=location,
+        answer=None if answer in (None, "") else str(answer),
+        params=(
+            {"first_error_step": first_error, "steps": len(steps)}
+            if first_error is not None
+            else {"label_finish_reason": label.get("finish_reason")}
+        ),
+        first_error=first_error,
+        n_steps=len(steps) if first_error is not None else None,
+    )

@@ -6,6 +6,9 @@ Recognised shapes (decided from a file's first record; `--map PATH=FIELD` overri
                    the expert step label becomes an E/M/H grade of that attempt.
 - model_solutions: GSM8K `example_model_solutions.jsonl`: `question`, `ground_truth`, one
                    object per model (`{"solution", "is_correct"}`); one attempt per model.
+- prm800k:         PRM800K rows: `question` {problem, ground_truth_answer, pre_generated_steps,
+                   pre_generated_answer}, `label` {steps[].completions[].rating, finish_reason};
+                   the first step rated -1 is the expert step label.
 - openr1:          OpenR1-Math: `problem`, `answer`, `generations` (list),
                    `correctness_math_verify` (list), `finish_reasons` (list); by DeepSeek-R1.
 - samples:         Qwen2.5-Math evaluation output: `question`, `gt`, `response` (list, or a

@@ -93,6 +93,7 @@ KNOWN_SHAPES: tuple[KnownShape, ...] = (
             "solution": "question.ground_truth_solution",
         },
         condition=lambda r: isinstance(r.get("question"), dict) and "problem" in r["question"],
+        # its rated solutions are attempts: `acotd attempts import --labels`
     ),
     KnownShape(
         "processbench",

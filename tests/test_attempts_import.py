@@ -256,14 +256,25 @@ def test_prm800k_rated_solutions_become_graded_attempts(project, tmp_path):
     }
     path = write_jsonl(tmp_path / "prm.jsonl", [base, wrong, base])
     f = import_attempts(project.store, [path], labels=True).files[0]
-    assert (f.shape, f.rows_read, f.added, f.duplicates, f.grades_added) == ("prm800k", 3, 2, 1, 2)
+    # row 3 rates row 1's solution again: a duplicate attempt, but a second expert label of it
+    assert (f.shape, f.rows_read, f.added, f.duplicates, f.grades_added) == ("prm800k", 3, 2, 1, 3)
     attempts = project.store.attempts.for_problem(1)
     assert [(a.sample_index, a.correct, a.final_answer) for a in attempts] == [
         (0, True, "2"),
         (1, False, "1"),
     ]
-    grades = {g.attempt_id: g.label for g in project.store.grades.history(1, "emh") if g.attempt_id}
-    assert grades == {attempts[0].id: "E", attempts[1].id: "H"}  # wrong at step 2 of 4: early
+    grades = sorted(
+        (g.attempt_id, g.label, g.detail["line"])
+        for g in project.store.grades.history(1, "emh")
+        if g.attempt_id
+    )
+    assert grades == [
+        (attempts[0].id, "E", "line 1"),
+        (attempts[0].id, "E", "line 3"),
+        (attempts[1].id, "H", "line 2"),  # wrong at step 2 of 4: early
+    ]
     label = project.store.grades.label(1, "emh")
-    assert (label.auto_label, label.needs_review) == ("H", True)  # E vs H: tie to the harder
+    assert (label.auto_label, label.needs_review) == ("E", True)  # E 2 : H 1, queued
     assert f.disagreements == 1
+    again = import_attempts(project.store, [path], labels=True).files[0]
+    assert (again.added, again.duplicates, again.grades_added) == (0, 3, 0)

@@ -83,6 +83,7 @@ class ParsedAttempt:
     n_steps: int | None = None
     problem_id: int | None = None
     outcome: str = ""  # added / duplicate / skipped, once identities are assigned
+    same_as: ParsedAttempt | None = None  # a repeat, in this file, of an attempt it adds
 
 
 @dataclass(frozen=True)

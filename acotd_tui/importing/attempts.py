@@ -338,7 +338,7 @@ def _import_file(
         rep.refusal = rep.refusal or str(failure)
     _check_and_insert(store, conn, new, rep, checker, import_id)
     if options.labels:
-        _grade(store, conn, new, rep)
+        _grade(store, conn, new + [p for p in parsed if p.same_as is not None], rep)
     for p in parsed[:PREVIEW_ROWS]:
         rep.preview.append(
             {
@@ -405,7 +405,9 @@ def _assign_identity(
     An explicit index (or list position) is honoured: the same text there is a duplicate, a
     different text is a conflict (skipped as bad, never overwritten). Without one, the same
     text already stored for that (problem, model) is a duplicate; anything else takes the
-    next free index.
+    next free index. A duplicate of an attempt this file itself adds (one solution labelled by
+    two experts) keeps a link to it (`same_as`), so its label is kept as a second grade of
+    that attempt; a duplicate of an attempt stored before (a re-import) adds nothing.
     """
     model_ids = {
         name: store.models.ensure(name, backend="import").id
@@ -419,6 +421,7 @@ def _assign_identity(
             if a.prompt_hash == IMPORTED_PROMPT:
                 taken.setdefault((pid, a.model_id), {})[a.sample_index] = a.raw_text
     new: list[ParsedAttempt] = []
+    added_here: dict[tuple[int, int, str], ParsedAttempt] = {}
     # explicit indices claim their slots first, then list positions, then the rest
     order = sorted(
         parsed, key=lambda p: 0 if p.index_explicit else (1 if p.sample_index is not None else 2)
@@ -430,9 +433,11 @@ def _assign_identity(
         if p.sample_index is not None and held is None:
             slots[p.sample_index] = p.text
             p.outcome = "added"
+            added_here[(*key, p.text)] = p
             new.append(p)
         elif held is not None and held == p.text:
             p.outcome = "duplicate"
+            p.same_as = added_here.get((*key, p.text))
             rep.duplicates += 1
         elif p.index_explicit:
             p.outcome = "skipped: index holds another response"
@@ -445,6 +450,7 @@ def _assign_identity(
             )
         elif p.text in slots.values():
             p.outcome = "duplicate"
+            p.same_as = added_here.get((*key, p.text))
             rep.duplicates += 1
         else:
             if p.sample_index is not None:
@@ -457,6 +463,7 @@ def _assign_identity(
             p.sample_index = index
             slots[index] = p.text
             p.outcome = "added"
+            added_here[(*key, p.text)] = p
             new.append(p)
     for p in new:
         p.params["model_id"] = model_ids[p.model]
@@ -512,19 +519,25 @@ def _check_and_insert(
 
 
 def _grade(
-    store: Store, conn: sqlite3.Connection, new: list[ParsedAttempt], rep: AttemptFileReport
+    store: Store,
+    conn: sqlite3.Connection,
+    labelled: list[ParsedAttempt],
+    rep: AttemptFileReport,
 ) -> None:
-    """One grade per attempt (pointing at it), then each touched problem's label by the rule."""
+    """One grade per expert label, on the attempt it labels; then each touched problem's
+    label by the rule."""
     grades = []
     touched: set[int] = set()
-    for p in new:
+    for p in labelled:
         if p.first_error is None or p.n_steps is None:
             continue
-        pid = int(p.problem_id or 0)
+        target = p.same_as or p  # a second expert's label of an attempt this file adds
+        pid = int(target.problem_id or 0)
         attempt_id = store.attempts.id_for(
-            conn, pid, p.params["model_id"], IMPORTED_PROMPT, int(p.sample_index or 0)
+            conn, pid, target.params["model_id"], IMPORTED_PROMPT, int(target.sample_index or 0)
         )
-        g = emh_from_first_error(bool(p.correct), p.first_error, p.n_steps)
+        correct = target.correct if p.correct is None else p.correct
+        g = emh_from_first_error(bool(correct), p.first_error, p.n_steps)
         grades.append(
             NewGrade(
                 problem_id=pid,
@@ -537,11 +550,12 @@ def _grade(
                 prompt_version="step_labels_v1",
                 needs_review=g.needs_review,
                 conflict=g.conflict,
-                symbolic_correct=p.correct,
+                symbolic_correct=correct,
                 detail={
                     "first_error_step": p.first_error,
                     "steps": p.n_steps,
                     "generator": p.model,
+                    "line": p.location,
                 },
             )
         )

@@ -117,7 +117,7 @@ class AttemptPlan:
                 " 'solution'; no label after 'give_up' / 'bad_problem')",
                 f"model    ← {self.model_default} (--model overrides)",
                 "sample_index ← next free index per (problem, model); the same solution"
-                " rated again is a duplicate",
+                " rated again is a duplicate attempt (its label a second grade)",
             ]
         lines = []
         for name in ATTEMPT_FIELDS:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from .db import Database, utcnow
 
@@ -21,6 +23,12 @@ class ImportRecord:
     rows_duplicate: int
     rows_skipped: int
     created_at: str
+    summary: str | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The stored import summary (shape, mapping, notes, accounting, skips), or {}."""
+        return json.loads(self.summary) if self.summary else {}
 
 
 class Imports:
@@ -59,6 +67,32 @@ class Imports:
             "UPDATE imports SET shape = ?, rows_read = ?, rows_added = ?, rows_duplicate = ?,"
             " rows_skipped = ? WHERE id = ?",
             (shape, read, added, read - added - skipped, skipped, import_id),
+        )
+
+    def set_summary(
+        self, conn: sqlite3.Connection, import_id: int, summary: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            "UPDATE imports SET summary = ? WHERE id = ?",
+            (json.dumps(summary, ensure_ascii=False, default=str), import_id),
+        )
+
+    def finish_counts(
+        self,
+        conn: sqlite3.Connection,
+        import_id: int,
+        *,
+        shape: str,
+        read: int,
+        added: int,
+        duplicates: int,
+        skipped: int,
+    ) -> None:
+        """Like `finish`, for imports whose units are not rows (attempts: several per row)."""
+        conn.execute(
+            "UPDATE imports SET shape = ?, rows_read = ?, rows_added = ?, rows_duplicate = ?,"
+            " rows_skipped = ? WHERE id = ?",
+            (shape, read, added, duplicates, skipped, import_id),
         )
 
     def get(self, import_id: int) -> ImportRecord | None:

@@ -571,14 +571,20 @@ END;
 """
 
 
+def m008_import_summary(conn: sqlite3.Connection) -> None:
+    """What each import understood and did (shape, mapping, notes, skips), as JSON."""
+    run_script(conn, "ALTER TABLE imports ADD COLUMN summary TEXT;")
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_job_rate,
     m003_job_parent,
     m004_code_tests,
     m005_budget_grants,
-    # m006 is another branch's; the integrator puts it before this one.
+    # m006 (spend) goes here when merged
     m007_pool_counts,
+    m008_import_summary,
 ]
 
 

@@ -51,6 +51,8 @@ def test_issue_example_gsm8k_import_twice_then_broken_line(tmp_path, shared_data
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines() == [
         f"error: {bad}, line 42: not valid JSON (Unterminated string starting at)"
+        " (1 of 1319 rows cannot be imported: 1 bad; --skip-bad skips them);"
+        " nothing was imported"
     ]
     status = acotd("status", "-p", str(project))
     assert "problems   1319" in status.stdout

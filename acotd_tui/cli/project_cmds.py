@@ -22,18 +22,50 @@ def init_cmd(directory: str, name: str | None) -> None:
     info(f"created project {project.root} (edit {project.config_path.name} to set models)")
 
 
+_MAP_HELP = (
+    "Which field feeds what: SOURCE=TARGET,... SOURCE may be a path: nested fields"
+    " (question.problem), list elements (final_answer.0 or final_answer[0]) and, for"
+    " attempts, every element (outputs[].response)."
+)
+
+
+def _print_summaries(reports: list, dry_run: bool) -> None:
+    """Each file's summary; a dry run that a real import would refuse exits 1 with that line."""
+    for f in reports:
+        for line in f.summary_lines():
+            click.echo(line)
+    if dry_run:
+        info("dry run: nothing was stored")
+        refused = next((f.refusal for f in reports if f.refusal), None)
+        if refused:
+            raise AcotdError(refused)
+
+
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @project_option
 @click.option(
-    "--source", default=None, help="Source name (default: from the file name, e.g. gsm8k)."
+    "--source", default=None, help="Source name (default: the file's stem as it is, e.g. gsm8k)."
 )
 @click.option("--split", default=None, help="Split name (default: from the file name, e.g. test).")
 @click.option(
-    "--map", "mapping", default=None, help="Rename fields: question=problem,final=answer,..."
+    "--map",
+    "mapping",
+    default=None,
+    help=_MAP_HELP + " Targets: problem, answer, solution, level, subject, domain.",
 )
 @click.option(
-    "--skip-bad", is_flag=True, help="Skip malformed rows (and report them) instead of aborting."
+    "--skip-bad", is_flag=True, help="Skip malformed rows (and report them) instead of refusing."
+)
+@click.option(
+    "--skip-unmatched",
+    is_flag=True,
+    help="Skip rows that do not fit the file's shape (no problem field) instead of refusing.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the detected shape, mapping, three parsed rows, warnings and counts; store nothing.",
 )
 def import_cmd(
     files: tuple[str, ...],
@@ -42,12 +74,16 @@ def import_cmd(
     split: str | None,
     mapping: str | None,
     skip_bad: bool,
+    skip_unmatched: bool,
+    dry_run: bool,
 ) -> None:
     """Import problems from JSONL, JSON, CSV, Parquet or a saved `datasets` folder.
 
-    Recognises GSM8K, MATH/MATH500, NuminaMath and AIME/AMC shapes. Duplicates (same
-    problem text) are skipped. All files are imported in one transaction: any error leaves
-    the store unchanged.
+    Recognises GSM8K, MATH / MATH-500 / MATH-lighteval, NuminaMath-CoT and 1.5, OpenR1-Math,
+    DeepScaleR, Big-Math, Omni-MATH, OlympiadBench, AIME / AMC, GSM-hard, SVAMP, PRM800K and
+    the code sets (HumanEval, MBPP, APPS, LiveCodeBench). Every row is accounted for: read =
+    added + duplicates + skipped. All files are imported in one transaction: any refusal
+    leaves the store unchanged.
     """
     from acotd_tui.importing import ImportOptions, import_files, parse_mapping
 
@@ -59,9 +95,17 @@ def import_cmd(
         report = import_files(
             project.store,
             files,
-            ImportOptions(source=source, split=split, mapping=field_map, skip_bad=skip_bad),
+            ImportOptions(
+                source=source,
+                split=split,
+                mapping=field_map,
+                skip_bad=skip_bad,
+                skip_unmatched=skip_unmatched,
+                dry_run=dry_run,
+            ),
             update,
         )
+    _print_summaries(report.files, dry_run)
     rows = [
         (f.path, f.source, f.split, f.shape, f.read, f.added, f.duplicates, len(f.skipped))
         for f in report.files
@@ -69,13 +113,10 @@ def import_cmd(
     click.echo(
         table(rows, ("file", "source", "split", "shape", "read", "added", "duplicates", "skipped"))
     )
-    for f in report.files:
-        for location, message in f.skipped[:20]:
-            info(f"skipped {f.path}, {location}: {message}")
-        if len(f.skipped) > 20:
-            info(f"... and {len(f.skipped) - 20} more skipped rows in {f.path}")
+    verb = "would add" if dry_run else "added"
     info(
-        f"added {report.added} problems ({report.read - report.added - report.skipped} duplicates, {report.skipped} skipped)"
+        f"{verb} {report.added} problems ({report.read - report.added - report.skipped}"
+        f" duplicates, {report.skipped} skipped) of {report.read} rows read"
     )
 
 
@@ -89,27 +130,83 @@ def attempts_group() -> None:
 @project_option
 @click.option("--model", default=None, help="Model name for the attempts (default: from the file).")
 @click.option(
-    "--source", default=None, help="Source for problems the file adds (default: file name)."
+    "--source", default=None, help="Source for problems the file adds (default: the file's stem)."
 )
 @click.option(
     "--labels", is_flag=True, help="Turn expert step labels (ProcessBench) into E/M/H grades."
 )
+@click.option(
+    "--map",
+    "mapping",
+    default=None,
+    help=_MAP_HELP
+    + " Targets: "
+    + ", ".join(
+        (
+            "problem",
+            "reference",
+            "model",
+            "response",
+            "steps",
+            "answer",
+            "correct",
+            "sample_index",
+            "first_error",
+            "finish_reason",
+        )
+    )
+    + ".",
+)
+@click.option("--skip-bad", is_flag=True, help="Skip malformed rows instead of refusing.")
+@click.option(
+    "--skip-unmatched",
+    is_flag=True,
+    help="Skip rows whose problem is not in the store (and carry no reference answer).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be imported; store nothing.")
 def attempts_import_cmd(
     files: tuple[str, ...],
     project_dir: str | None,
     model: str | None,
     source: str | None,
     labels: bool,
+    mapping: str | None,
+    skip_bad: bool,
+    skip_unmatched: bool,
+    dry_run: bool,
 ) -> None:
-    """Import attempts with known correctness (GSM8K model_solutions, ProcessBench, sampled outputs)."""
-    from acotd_tui.importing.attempts import import_attempts
+    """Import attempts with known correctness (ProcessBench, OpenR1, sampled outputs, GSM8K model_solutions, ...)."""
+    from acotd_tui.importing.attempts import import_attempts, parse_attempt_mapping
 
+    try:
+        field_map = parse_attempt_mapping(mapping)
+    except ValueError as exc:
+        raise AcotdError(str(exc)) from None
     with open_project(project_dir) as project:
-        report = import_attempts(project.store, files, model=model, source=source, labels=labels)
+        report = import_attempts(
+            project.store,
+            files,
+            model=model,
+            source=source,
+            labels=labels,
+            mapping=field_map,
+            skip_bad=skip_bad,
+            skip_unmatched=skip_unmatched,
+            dry_run=dry_run,
+        )
+    _print_summaries(report.files, dry_run)
+    verb = "would add" if dry_run else "added"
     info(
-        f"{report.shape}: {report.read} rows, {report.attempts_added} attempts added"
-        f" ({len(report.models)} models), {report.problems_added} problems added,"
-        f" {report.grades_added} grades, {report.checked} answers checked"
+        f"{report.shape}: {report.read} rows, {verb} {report.attempts_added} attempts"
+        f" ({report.duplicates} duplicates, {report.skipped} skipped; {len(report.models)} models),"
+        f" {report.problems_added} problems added, {report.grades_added} grades,"
+        f" {report.checked} answers checked"
+        + (
+            f"; {report.disagreements} problems with disagreeing expert labels,"
+            f" {report.queued_for_review} queued for review"
+            if labels
+            else ""
+        )
     )
 
 

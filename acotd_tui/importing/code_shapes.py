@@ -58,7 +58,14 @@ class CodePlan:
     shape: str
 
     def convert(
-        self, record: Record, location: str, *, source: str, split: str, row: int | None = None
+        self,
+        record: Record,
+        location: str,
+        *,
+        source: str,
+        split: str,
+        row: int | None = None,
+        notes: list | None = None,
     ) -> NewProblem:
         problem, answer, tests = getattr(self, f"_{self.shape}")(record, location)
         if not tests.cases:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acotd_tui.errors import ImportFailure
 from acotd_tui.store import Store
@@ -20,9 +22,14 @@ from acotd_tui.store.problems import Problems
 
 from .code_shapes import CodePlan
 from .readers import RecordError, Source, detect_format, hf_splits, read_records
-from .shapes import ShapePlan, plan_for
+from .report import PREVIEW_ROWS, Tally, clip, summary_dict, summary_lines
+from .shapes import ShapePlan, plan_for, unkept_fields
+from .values import Note
 
 CHUNK_ROWS = 4096
+# The file's stem is the source name as it is (`Qwen2.5_7b.jsonl` -> `Qwen2.5_7b`): only these
+# known suffixes come off, so dots inside the name stay.
+FILE_SUFFIXES = (".jsonl.gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
 SPLIT_NAMES = {"train", "test", "validation", "valid", "val", "dev", "eval"}
 
 
@@ -32,6 +39,11 @@ class ImportOptions:
     split: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     skip_bad: bool = False
+    skip_unmatched: bool = False
+    dry_run: bool = False
+
+    def may_skip(self, kind: str) -> bool:
+        return self.skip_bad if kind == "bad" else self.skip_unmatched
 
 
 @dataclass
@@ -43,15 +55,58 @@ class FileReport:
     read: int = 0
     added: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    skip_kinds: Counter[str] = field(default_factory=Counter)
+    title: str = ""
+    mapping: list[str] = field(default_factory=list)
+    unkept: list[str] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    notes: Tally = field(default_factory=Tally)
+    import_id: int | None = None
+    refusal: str | None = None  # dry run: why a real import would refuse (rows counted as skipped)
 
     @property
     def duplicates(self) -> int:
         return self.read - self.added - len(self.skipped)
 
+    def accounting_line(self) -> str:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.skip_kinds.items()))
+        return (
+            f"{self.read} rows read = {self.added} added + {self.duplicates} duplicates"
+            f" + {len(self.skipped)} skipped" + (f" ({kinds})" if kinds else "")
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return summary_dict(
+            kind="problems",
+            shape=self.shape,
+            title=self.title,
+            mapping=self.mapping,
+            unkept=self.unkept,
+            preview=self.preview,
+            notes=self.notes,
+            accounting={
+                "read": self.read,
+                "added": self.added,
+                "duplicates": self.duplicates,
+                "skipped": len(self.skipped),
+                "skipped_by_kind": dict(self.skip_kinds),
+            },
+            skipped=self.skipped,
+        )
+
+    def summary_lines(self) -> list[str]:
+        lines = summary_lines(self.path, self.summary(), self.accounting_line())
+        if self.refusal:
+            lines.append(
+                f"  without --skip-bad / --skip-unmatched the import refuses: {self.refusal}"
+            )
+        return lines
+
 
 @dataclass
 class ImportReport:
     files: list[FileReport]
+    dry_run: bool = False
 
     @property
     def added(self) -> int:
@@ -66,9 +121,19 @@ class ImportReport:
         return sum(len(f.skipped) for f in self.files)
 
 
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back after it ran in full."""
+
+
 def guess_source_split(path: Path, split_hint: str | None = None) -> tuple[str, str]:
     """`data/gsm8k/test.jsonl` -> ("gsm8k", "test"); `aime.jsonl` -> ("aime", "")."""
-    stem = path.name.split(".")[0] if path.is_file() else path.name
+    stem = path.name
+    if path.is_file():
+        lowered = stem.lower()
+        for suffix in FILE_SUFFIXES:
+            if lowered.endswith(suffix):
+                stem = stem[: -len(suffix)]
+                break
     if split_hint:
         return stem, split_hint
     if stem.lower() in SPLIT_NAMES and path.parent.name:
@@ -119,6 +184,29 @@ def _fail(source: Source, location: str, message: str) -> ImportFailure:
     return ImportFailure(f"{where}: {message}")
 
 
+def refusal(label: str, first: tuple[str, str], kinds: Counter[str], read: int) -> ImportFailure:
+    """One line: the first bad row, how many there are, and the flags that would skip them."""
+    location, message = first
+    flags = " / ".join(f"--skip-{k}" for k in sorted(kinds))
+    what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return ImportFailure(
+        f"{label}, {location}: {message} ({sum(kinds.values())} of {read} rows cannot be"
+        f" imported: {what}; {flags} skips them); nothing was imported"
+    )
+
+
+def _preview(problem: Any) -> dict[str, Any]:
+    row = {"problem": clip(problem.problem), "answer": problem.answer}
+    if problem.solution:
+        row["solution"] = clip(problem.solution)
+    for key in ("level", "subject"):
+        if getattr(problem, key):
+            row[key] = getattr(problem, key)
+    if problem.metadata:
+        row["metadata"] = clip(", ".join(f"{k}={v!r}" for k, v in problem.metadata.items()))
+    return row
+
+
 def _import_one(
     store: Store,
     conn: sqlite3.Connection,
@@ -140,10 +228,14 @@ def _import_one(
         split=report.split,
         shape="",
     )
+    report.import_id = import_id
     plan: ShapePlan | CodePlan | None = None
     chunk: list[tuple] = []
     tests: list[tuple[bytes, object]] = []
     prepare = Problems.prepare
+    notes: list[Note] = []
+    refused: list[tuple[str, str]] = []
+    refused_kinds: Counter[str] = Counter()
 
     def flush() -> None:
         report.added += store.problems.insert_rows(chunk, conn)
@@ -162,14 +254,38 @@ def _import_one(
                 if plan is None:
                     plan = plan_for(record, options.mapping)
                     report.shape = plan.shape
+                    report.title = getattr(plan, "title", "") or plan.shape
+                    report.mapping = (
+                        plan.mapping_lines() if isinstance(plan, ShapePlan) else [plan.shape]
+                    )
+                    report.unkept = unkept_fields(plan, record)
                 problem = plan.convert(
-                    record, location, source=report.source, split=report.split, row=report.read
+                    record,
+                    location,
+                    source=report.source,
+                    split=report.split,
+                    row=report.read,
+                    notes=notes,
                 )
             except RecordError as exc:
-                if not options.skip_bad or not exc.location:  # file-level problems always stop
+                if not exc.location:  # file-level problems always stop
                     raise
-                report.skipped.append((exc.location, exc.message))
+                notes.clear()
+                if options.may_skip(exc.kind) or options.dry_run:
+                    report.skipped.append((exc.location, exc.message))
+                    report.skip_kinds[exc.kind] += 1
+                if not options.may_skip(exc.kind):
+                    refused.append((exc.location, exc.message))
+                    refused_kinds[exc.kind] += 1
                 continue
+            if notes:
+                for note in notes:
+                    report.notes.add(note, location)
+                notes.clear()
+            if len(report.preview) < PREVIEW_ROWS:
+                report.preview.append(_preview(problem))
+            if refused and not options.dry_run:
+                continue  # the file is refused; keep reading only to count the bad rows
             row = prepare(problem, import_id)
             chunk.append(row)
             if problem.tests is not None:
@@ -182,6 +298,11 @@ def _import_one(
         raise _fail(src, exc.location, exc.message) from None
     except OSError as exc:
         raise _fail(src, "", f"cannot read ({exc.strerror or exc})") from None
+    if refused:
+        failure = refusal(src.label, refused[0], refused_kinds, report.read)
+        if not options.dry_run:
+            raise failure
+        report.refusal = str(failure)
     if chunk:
         flush()
     if report.read == 0:
@@ -194,6 +315,7 @@ def _import_one(
         added=report.added,
         skipped=len(report.skipped),
     )
+    store.imports.set_summary(conn, import_id, report.summary())
     if progress:
         progress(report.read)
     return report
@@ -205,6 +327,7 @@ def import_files(
     options: ImportOptions | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """Import every file in one transaction; with `dry_run` it runs in full and rolls back."""
     options = options or ImportOptions()
     sources = expand_sources(paths, options.split)
     reports: list[FileReport] = []
@@ -212,6 +335,12 @@ def import_files(
         with store.db.tx() as conn:
             for src in sources:
                 reports.append(_import_one(store, conn, src, options, progress))
+            if options.dry_run:
+                raise _DryRun
+    except _DryRun:
+        for r in reports:
+            r.import_id = None
+        return ImportReport(reports, dry_run=True)
     except sqlite3.Error as exc:
         raise ImportFailure(f"cannot write to the store: {exc}; nothing was imported") from None
     # issue 14: check the new problems against the benchmark sets in use (stored once).

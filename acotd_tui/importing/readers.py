@@ -20,10 +20,15 @@ Record = dict[str, Any]
 
 
 class RecordError(Exception):
-    def __init__(self, location: str, message: str) -> None:
+    """A row that cannot be imported. `kind` sorts skips: "bad" (malformed or unusable values,
+    `--skip-bad`) or "unmatched" (does not fit the file's shape, or its problem is not in the
+    store: `--skip-unmatched`)."""
+
+    def __init__(self, location: str, message: str, kind: str = "bad") -> None:
         super().__init__(message)
         self.location = location
         self.message = message
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,14 @@ def read_json(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
 
 
 def read_csv(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
+    """Strict CSV: a quote that does not close where a field ends is an error naming the line
+    its record starts on, never two records silently merged into one."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     csv.field_size_limit(1 << 30)
+    start = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
+            reader = csv.DictReader(fh, delimiter=delimiter, strict=True)
             if not reader.fieldnames:
                 raise RecordError("line 1", "empty CSV (no header)")
             start = reader.line_num + 1
@@ -134,12 +142,32 @@ def read_csv(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
                     item = RecordError(f"line {start}", "more fields than the header has")
                 elif any(v is None for v in row.values()):
                     item = RecordError(f"line {start}", "fewer fields than the header has")
+                elif reader.line_num > start and _looks_merged(list(row.values()), delimiter):
+                    item = RecordError(
+                        f"line {start}",
+                        f"a quoted field runs from line {start} to {reader.line_num} and its"
+                        " first line holds a whole record's fields (an unbalanced quote?)",
+                    )
                 yield f"line {start}", item
                 start = reader.line_num + 1
     except UnicodeDecodeError:
         raise RecordError("", "not UTF-8") from None
     except csv.Error as exc:
-        raise RecordError(f"line {reader.line_num}", f"malformed CSV ({exc})") from None
+        raise RecordError(
+            f"line {start}", f"malformed CSV record (unbalanced quote? {exc})"
+        ) from None
+
+
+def _looks_merged(values: list[str], delimiter: str) -> bool:
+    """A multi-line field whose first line alone splits into the fields still to come: the
+    signature of a quote opened and never closed, which swallows the next record."""
+    for i, value in enumerate(values):
+        if "\n" not in value:
+            continue
+        first = value.split("\n", 1)[0]
+        if len(next(csv.reader([first], delimiter=delimiter))) == len(values) - i >= 2:
+            return True
+    return False
 
 
 def read_parquet(path: Path) -> Iterator[tuple[str, Record]]:

@@ -398,9 +398,11 @@ class LiteLLMBackend:
                 slots.release()
                 settled.set()
 
+        narrowed = False
+
         async def reserve_for(reserve: float) -> bool:
             """Reserve a worst case, waiting while money is held in flight; False at the cap."""
-            narrowed = False
+            nonlocal narrowed
             while True:
                 settled.clear()
                 outcome = self.budget.reserve(reserve)

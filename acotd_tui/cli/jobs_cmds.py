@@ -69,7 +69,7 @@ def run_stage(project: Project, kind: str, params: dict[str, Any], *, background
     else:
         job = submit(project, kind, params)
     click.echo(describe(job))
-    if job.status == "failed":
+    if job.status in ("failed", "stopped"):  # stopped: the spending cap, work left undone
         sys.exit(1)
     if job.status == "cancelled":
         sys.exit(130)

@@ -130,8 +130,14 @@ def status_cmd(project_dir: str | None) -> None:
         f"review: {counts.needs_review} need review, {counts.conflicts} conflicts, "
         f"{counts.human_labelled} human-labelled"
     )
+    stopped = (
+        f", {counts.jobs_stopped} stopped by the budget (raise limits.budget_usd, then"
+        " `acotd jobs resume ID`)"
+        if counts.jobs_stopped
+        else ""
+    )
     click.echo(
-        f"jobs: {counts.jobs_running} running, {counts.jobs_queued} queued; "
+        f"jobs: {counts.jobs_running} running, {counts.jobs_queued} queued{stopped}; "
         f"tokens {counts.tokens:,}, cost ${counts.cost:.4f}"
     )
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from acotd_tui.backends import Budget
 from acotd_tui.backends.api import LiteLLMBackend
+from acotd_tui.backends.limits import Reservation
 from acotd_tui.cli import main
 from acotd_tui.config import Limits
 from acotd_tui.jobs import resume, spawn_worker, submit
@@ -95,33 +96,46 @@ def test_a_claimed_key_is_not_given_to_another_job_until_its_owner_stops(project
 
 
 @pytest.mark.slow
-def test_overlapping_diagnose_jobs_pay_once_per_request(project, tmp_path, llm_server, point_at):
+@pytest.mark.parametrize("cap", [0.0, 0.1])
+def test_overlapping_diagnose_jobs_pay_once_per_request(
+    project, tmp_path, llm_server, point_at, cap
+):
     """Issue 15: three overlapping diagnose jobs over the same problems paid 900 calls for
-    300 results, and the ledger lost 600 of them. Now each request key is paid once."""
+    300 results, and the ledger lost 600 of them. Now each request key is paid once, every
+    paid call is on the books, and under a small cap the three stop together below it."""
     n = 24
     many_problems(project, tmp_path, n=n)
-    point_at(project, llm_server, roles=("student",))
-    set_limits(project, concurrency=4)
-    llm_server.configure(default_reply="\\boxed{4}", latency_s=0.5)  # 3 s per job alone
+    point_at(project, llm_server, roles=("student",), price_in=20.0, price_out=20.0)
+    set_limits(project, concurrency=4, budget_usd=cap)
+    # ~350 tokens a reply: about $0.007 a call against a worst case of about $0.011
+    reply = "step " * 280 + "\\boxed{4}"
+    llm_server.configure(default_reply=reply, latency_s=0.5)  # 3 s per job alone
     store = project.store
     jobs = [store.jobs.create("diagnose", DiagnoseParams().to_job()) for _ in range(3)]
     pids = [spawn_worker(project.root, job.id) for job in jobs]
     for pid in pids:
         os.waitpid(pid, 0)
     finished = [store.jobs.get(j.id) for j in jobs]
-    assert [j.status for j in finished] == ["done"] * 3, [j.error for j in finished]
-
     paid = [e for e in llm_server.log() if e["status"] == 200]
     per_key = Counter(e["key"] for e in paid)
-    assert len(per_key) == n and max(per_key.values()) == 1, per_key.most_common(3)
-    assert store.attempts.count() == n
+    assert max(per_key.values()) == 1, per_key.most_common(3)
     # every paid call is on the books, and the books agree with the jobs and `status`
     assert store.llm_calls.paid_calls() == len(paid)
     assert sum(j.cost for j in finished) == pytest.approx(store.llm_calls.total_cost())
     assert store.stats.pipeline().cost == pytest.approx(store.llm_calls.total_cost())
-    # the jobs that waited report the answers they reused, not calls they made
-    assert sum(j.result["generated"] - j.result["from_cache"] for j in finished) == n
     assert store.llm_calls.claimed() == 0
+    if not cap:
+        assert [j.status for j in finished] == ["done"] * 3, [j.error for j in finished]
+        assert len(per_key) == n and store.attempts.count() == n
+        # the jobs that waited report the answers they reused, not calls they made
+        assert sum(j.result["generated"] - j.result["from_cache"] for j in finished) == n
+    else:
+        assert store.llm_calls.total_cost() <= cap
+        assert store.llm_calls.total_cost() > cap / 2  # the cap was used, not left idle
+        assert [j.display_status for j in finished] == ["stopped: budget"] * 3, [
+            (j.status, j.error) for j in finished
+        ]
+        assert 0 < store.attempts.count() == len(per_key) < n
 
 
 # -- the cap -----------------------------------------------------------------------------------
@@ -142,6 +156,26 @@ async def test_a_tight_budget_runs_fewer_requests_at_once_instead_of_stopping(ll
     assert backend.stop_reason is None
     assert budget.spent == pytest.approx(sum(r.cost for r in out.values()))
     assert budget.spent <= budget.cap and budget.reserved == 0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_settled_reservations_leave_nothing_in_flight(project, shared):
+    """0.1 + 0.2 - 0.1 - 0.2 is not 0.0 in floating point: a budget that read that as money
+    in flight waited forever for it instead of stopping at the cap."""
+    grants = None
+    if shared:
+        grants = project.store.budget.for_job(running_job(project.store).id, 1.0)
+    budget = Budget(1.0, grants=grants)
+    assert budget.reserve(0.1) is Reservation.GRANTED
+    assert budget.reserve(0.2) is Reservation.GRANTED
+    budget.settle(0.1, 0.1)
+    budget.settle(0.2, 0.2)
+    assert budget.in_flight == 0 and budget.reserved == 0.0
+    if shared:
+        record_call(project.store, "a", 0.1, grants.job_id)
+        record_call(project.store, "b", 0.2, grants.job_id)
+    assert budget.reserve(0.8) is Reservation.EXHAUSTED
+    assert budget.reserve(0.7) is Reservation.GRANTED
 
 
 def test_a_job_stopped_by_the_cap_reads_stopped_budget_and_resumes_when_raised(

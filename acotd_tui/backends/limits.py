@@ -108,6 +108,9 @@ class Budget:
         self.cap = cap_usd
         self.spent = spent_usd
         self.reserved = 0.0
+        # requests holding a reservation: a count, since the float sum of reservations
+        # settled in another order need not come back to exactly 0.0
+        self.in_flight = 0
         self.grants = grants
         self.granted = 0.0
 
@@ -120,7 +123,7 @@ class Budget:
             return Reservation.GRANTED
         if self.grants is None:
             if self.spent + self.reserved + amount > self.cap:
-                if self.reserved > 0:
+                if self.in_flight:
                     return Reservation.WAIT
                 return Reservation.EXHAUSTED
         else:
@@ -129,7 +132,7 @@ class Budget:
                 need = amount - headroom
                 got = self.grants.grant(need, max(need, self.cap * GRANT_SHARE))
                 if got < need:
-                    if self.reserved > 0:
+                    if self.in_flight:
                         return Reservation.WAIT
                     # Nothing of ours in flight: hand our idle headroom back (another job
                     # may be waiting on it), then wait only if paid spending leaves room.
@@ -139,11 +142,13 @@ class Budget:
                     return Reservation.WAIT
                 self.granted += got
         self.reserved += amount
+        self.in_flight += 1
         return Reservation.GRANTED
 
     def settle(self, reserved: float, actual: float) -> None:
         if self.cap > 0:
-            self.reserved = max(0.0, self.reserved - reserved)
+            self.in_flight = max(0, self.in_flight - 1)
+            self.reserved = max(0.0, self.reserved - reserved) if self.in_flight else 0.0
         self.spent += actual
 
     def project_spent(self) -> float:

@@ -288,3 +288,22 @@ def test_the_circuit_breaker_still_stops_a_server_that_only_errs(
     assert job.status == "failed" and "failed requests in a row" in job.error
     assert job.failed < 40
     assert wait_for(lambda: project.store.llm_calls.claimed() == 0, timeout=1)
+
+
+async def test_the_jobs_screen_shows_a_job_stopped_by_the_budget(project):
+    from textual.widgets import DataTable
+
+    from acotd_tui.app import AcotdApp
+
+    job = running_job(project.store)
+    reason = "budget cap $1.00 reached; raise limits.budget_usd and resume to continue"
+    project.store.jobs.finish(job.id, "stopped", result={"stopped_by": "budget"}, message=reason)
+    app = AcotdApp(project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.05)
+        table = app.screen.query_one("#job-table", DataTable)
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert "stopped: budget" in row, row

@@ -307,3 +307,22 @@ async def test_the_jobs_screen_shows_a_job_stopped_by_the_budget(project):
         table = app.screen.query_one("#job-table", DataTable)
         row = [str(cell) for cell in table.get_row_at(0)]
         assert "stopped: budget" in row, row
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from email.utils import formatdate
+
+    import httpx
+    import openai
+
+    from acotd_tui.backends.api import _retry_after
+
+    def rate_limited(value: str) -> openai.RateLimitError:
+        request = httpx.Request("POST", "http://x/v1/chat/completions")
+        response = httpx.Response(429, headers={"retry-after": value}, request=request)
+        return openai.RateLimitError("429", response=response, body=None)
+
+    assert _retry_after(rate_limited("0")) == 0.0
+    assert _retry_after(rate_limited("1.5")) == 1.5
+    assert 25 < _retry_after(rate_limited(formatdate(time.time() + 30, usegmt=True))) <= 30
+    assert _retry_after(rate_limited("soon")) is None  # our own backoff then

@@ -130,10 +130,19 @@ def _retry_after(exc: BaseException) -> float | None:
     if not headers:
         return None
     value = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # the other form RFC 9110 allows: an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _unreachable(exc: BaseException) -> str | None:

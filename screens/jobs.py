@@ -2,7 +2,7 @@
 
 Jobs run in worker processes; this screen only reads the store once a second: progress
 (done/total, rate, ETA, tokens, cost), the log tail, and for training the loss curve.
-Keys: n new job, c cancel, r resume (failed, cancelled or stale jobs), ↑↓ choose.
+Keys: n new job, c cancel, r resume (failed, cancelled, stopped: budget or stale jobs), ↑↓ choose.
 """
 
 from __future__ import annotations

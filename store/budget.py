@@ -11,6 +11,9 @@ A running job's own calls made since its grant row appeared are covered by that 
 never spends past what it was granted), so they are not counted twice. When the job ends,
 is claimed again, or its worker dies, its grant row goes and its recorded calls count
 instead - the unused part of the grant returns to everyone.
+
+Spending is read from `llm_spend` (one row per paid call, duplicates included), not from the
+call cache, which keeps one answer per request key.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .db import Database, utcnow
 from .jobs import Job, drop_budget_grant
 
 _RECORDED_OUTSIDE_GRANTS = """
-SELECT COALESCE(SUM(c.cost), 0) FROM llm_calls c
+SELECT COALESCE(SUM(c.cost), 0) FROM llm_spend c
  WHERE NOT EXISTS (
    SELECT 1 FROM budget_grants g WHERE g.job_id = c.job_id AND c.created_at >= g.created_at)
 """
@@ -37,6 +40,11 @@ class BudgetLedger:
         with self.db.tx() as conn:
             self._drop_dead(conn)
             return self._committed(conn)
+
+    def recorded(self) -> float:
+        """Money actually paid so far (every recorded call, running jobs' included): when this
+        plus a request's worst case passes the cap, no amount of waiting lets it run."""
+        return float(self.db.scalar("SELECT COALESCE(SUM(cost), 0) FROM llm_spend") or 0.0)
 
     def grant(self, job_id: int, *, need: float, want: float, cap: float) -> float:
         """Grant `job_id` up to `want` (at least `need`, else nothing); returns the amount."""
@@ -118,3 +126,6 @@ class JobGrants:
 
     def spent(self) -> float:
         return self.ledger.spent()
+
+    def recorded(self) -> float:
+        return self.ledger.recorded()

@@ -18,6 +18,9 @@ from typing import Any
 from .db import Database, StoreError, utcnow
 
 STALE_AFTER_S = 30.0
+# A job the spending cap stopped: not a failure (nothing is wrong with it), and resumable
+# once the cap is raised. Its result says what stopped it ("stopped_by": "budget").
+STOPPED = "stopped"
 ACTIVE = ("queued", "running")
 
 
@@ -47,6 +50,12 @@ def _age_s(stamp: str | None) -> float | None:
 def drop_budget_grant(conn: sqlite3.Connection, job_id: int) -> None:
     """A job that starts or ends holds no spending grant: its recorded calls count (budget.py)."""
     conn.execute("DELETE FROM budget_grants WHERE job_id = ?", (job_id,))
+
+
+def release_claims(conn: sqlite3.Connection, job_id: int) -> None:
+    """A job that starts or ends holds no request-key claims (llm_calls.py): another job
+    needing one of those answers requests it itself instead of waiting."""
+    conn.execute("DELETE FROM llm_claims WHERE job_id = ?", (job_id,))
 
 
 class JobTaken(StoreError):
@@ -99,11 +108,13 @@ class Job:
 
     @property
     def display_status(self) -> str:
+        if self.status == STOPPED:
+            return f"stopped: {self.result.get('stopped_by') or 'budget'}"
         return "stale" if self.stale else self.status
 
     @property
     def resumable(self) -> bool:
-        return self.status in ("failed", "cancelled") or self.stale
+        return self.status in ("failed", "cancelled", STOPPED) or self.stale
 
 
 class Jobs:
@@ -154,6 +165,7 @@ class Jobs:
                 (pid, socket.gethostname(), now, log_path, now, job_id),
             )
             drop_budget_grant(conn, job_id)
+            release_claims(conn, job_id)
         return self.get(job_id)
 
     def progress(
@@ -218,6 +230,7 @@ class Jobs:
                 ),
             )
             drop_budget_grant(conn, job_id)
+            release_claims(conn, job_id)
 
     def request_cancel(self, job_id: int) -> Job:
         job = self.get(job_id)
@@ -245,7 +258,8 @@ class Jobs:
         job = self.get(job_id)
         if not job.resumable:
             raise StoreError(
-                f"job {job_id} is {job.display_status}; only failed, cancelled or stale jobs resume"
+                f"job {job_id} is {job.display_status}; only failed, cancelled, stopped or stale"
+                " jobs resume"
             )
         with self.db.tx() as conn:
             conn.execute(

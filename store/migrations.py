@@ -352,6 +352,60 @@ def m005_budget_grants(conn: sqlite3.Connection) -> None:
     )
 
 
+def m006_spend_ledger_and_claims(conn: sqlite3.Connection) -> None:
+    """Every paid call is a spend row (duplicates too); request keys are claimed by one job
+    at a time; a job stopped by the spending cap is `stopped`, not `failed`.
+
+    `llm_calls` keeps one cached answer per request key (INSERT OR IGNORE), so a second
+    paid call for the same key used to vanish from the books; spending now lives in
+    `llm_spend`, filled here from the calls recorded so far. The jobs table is rebuilt to
+    let its status CHECK accept 'stopped' (SQLite cannot alter a CHECK in place).
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE llm_spend (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            model TEXT NOT NULL,
+            job_id INTEGER,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX llm_spend_job ON llm_spend(job_id, created_at);
+        INSERT INTO llm_spend (key, model, job_id, tokens_in, tokens_out, cost, created_at)
+            SELECT key, model, job_id, tokens_in, tokens_out, cost, created_at FROM llm_calls;
+
+        CREATE TABLE llm_claims (
+            key TEXT PRIMARY KEY,
+            job_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX llm_claims_job ON llm_claims(job_id);
+        """,
+    )
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    create = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+    ).fetchone()[0]
+    old_check = "CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled'))"
+    if old_check not in create:
+        raise StoreError("unexpected jobs table definition; cannot add the 'stopped' status")
+    create = create.replace(
+        old_check, "CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled', 'stopped'))"
+    ).replace("CREATE TABLE jobs", "CREATE TABLE jobs_v6", 1)
+    # the self-reference points at the new table, so dropping the old one breaks no key
+    create = create.replace("REFERENCES jobs(id)", "REFERENCES jobs_v6(id)")
+    names = ", ".join(columns)
+    conn.execute(create)
+    conn.execute(f"INSERT INTO jobs_v6 ({names}) SELECT {names} FROM jobs")
+    conn.execute("DROP TABLE jobs")
+    conn.execute("ALTER TABLE jobs_v6 RENAME TO jobs")
+    conn.execute("CREATE INDEX jobs_status ON jobs(status)")
+
+
 def m007_pool_counts(conn: sqlite3.Connection) -> None:
     """Sampling and counting at a million problems (issue 14).
 
@@ -582,7 +636,7 @@ MIGRATIONS: list[Migration] = [
     m003_job_parent,
     m004_code_tests,
     m005_budget_grants,
-    # m006 (spend) goes here when merged
+    m006_spend_ledger_and_claims,
     m007_pool_counts,
     m008_import_summary,
 ]

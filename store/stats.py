@@ -27,6 +27,7 @@ class PipelineCounts:
     evaluated: int = 0
     jobs_running: int = 0
     jobs_queued: int = 0
+    jobs_stopped: int = 0  # stopped by the spending cap, resumable once it is raised
     tokens: int = 0
     cost: float = 0.0
 
@@ -96,8 +97,10 @@ class Stats:
                     evaluated=one("SELECT COUNT(*) FROM evals WHERE status = 'done'"),
                     jobs_running=jobs.get("running", 0),
                     jobs_queued=jobs.get("queued", 0),
-                    tokens=one("SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM llm_calls"),
-                    cost=float(one("SELECT COALESCE(SUM(cost), 0) FROM llm_calls")),
+                    jobs_stopped=jobs.get("stopped", 0),
+                    # every paid call, also a second one for an answer already cached
+                    tokens=one("SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM llm_spend"),
+                    cost=float(one("SELECT COALESCE(SUM(cost), 0) FROM llm_spend")),
                 )
             finally:
                 if own_tx:

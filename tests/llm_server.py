@@ -18,6 +18,8 @@ Behaviour is set with POST /_admin/config (JSON, all keys optional):
                    "drop" (close the connection without answering), "malformed" (invalid
                    JSON body), "empty_choices", "400" (bad request), "401" (bad key)
                    "times": apply the fault to the first n calls of each distinct request
+  fail_every       N: every Nth chat request (counting all of them) gets a 429 with
+                   Retry-After `fail_retry_after` (default 0), before any rule applies
   prices           ignored here; clients price by config
 GET /_admin/log returns [{"key", "status", "t"}] per request seen (key = hash of the body's
 messages, model, sampling params); POST /_admin/reset clears log and config.
@@ -43,9 +45,11 @@ class ScriptState:
         self.log: list[dict[str, Any]] = []
         self.fault_counts: dict[tuple[int, str], int] = {}
         self.uses: dict[int, int] = {}
+        self.chats = 0
 
     def reset(self) -> None:
         self.config, self.log, self.fault_counts, self.uses = {}, [], {}, {}
+        self.chats = 0
 
 
 def request_key(body: dict[str, Any]) -> str:
@@ -185,6 +189,19 @@ class Server:
             )
         cfg = self.state.config
         key = request_key(body)
+        self.state.chats += 1
+        every = int(cfg.get("fail_every") or 0)
+        if every and self.state.chats % every == 0:
+            after = cfg.get("fail_retry_after", 0)
+            self.state.log.append(
+                {"key": key, "t": time.time(), "status": 429, "fault": "fail_every",
+                 "user": last_user(body)[:PREFIX_CHARS]}
+            )
+            return respond_json(
+                429,
+                {"error": {"message": "scripted 429", "type": "rate_limit_error"}},
+                {"retry-after": str(after)},
+            )
         text_all = _all_text(body)
         rule: dict[str, Any] = {}
         for index, candidate in enumerate(cfg.get("rules", [])):

@@ -126,12 +126,20 @@ def test_two_jobs_at_once_stay_under_the_cap_together(demo_project, llm_server, 
 
     spent = store.llm_calls.total_cost()
     per_job = [
-        store.db.scalar("SELECT COALESCE(SUM(cost), 0) FROM llm_calls WHERE job_id = ?", (j.id,))
+        store.db.scalar("SELECT COALESCE(SUM(cost), 0) FROM llm_spend WHERE job_id = ?", (j.id,))
         for j in jobs
     ]
     assert all(cost > 0 for cost in per_job), per_job  # both ran, side by side
     assert spent <= 0.5 + 1e-9, per_job
     assert spent > 0.4  # and the cap was used, not left idle in grants
     finished = [store.jobs.get(j.id) for j in jobs]
-    assert any(j.status == "failed" and "budget cap $0.50 reached" in j.error for j in finished)
+    # the cap stops a job as "stopped: budget", not failed, and it can be resumed
+    assert any(
+        j.status == "stopped"
+        and j.display_status == "stopped: budget"
+        and "budget cap $0.50 reached" in j.message
+        and j.resumable
+        for j in finished
+    ), [(j.status, j.message, j.error) for j in finished]
+    assert not any(j.status == "failed" for j in finished)
     assert store.db.scalar("SELECT COUNT(*) FROM budget_grants") == 0

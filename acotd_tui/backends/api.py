@@ -14,6 +14,7 @@ exception classes subclass the OpenAI SDK's, so one retry policy serves both pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
 import json
@@ -29,7 +30,7 @@ from acotd_tui.config import Limits, ModelRole
 from acotd_tui.errors import BackendError
 
 from .base import ChatRequest, GenerationResult
-from .limits import Budget, Pricing, RateLimiter
+from .limits import Budget, Pricing, RateLimiter, Reservation
 
 log = logging.getLogger("acotd.backend")
 
@@ -37,6 +38,17 @@ DIRECT_PROVIDERS = {"openai", "hosted_vllm"}
 # Statuses a request is retried on; anything else 4xx is the request's own fault.
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 FATAL_STATUSES = {401, 403}
+# An endpoint that refuses connections or whose host does not resolve is tried this many
+# times (UNREACHABLE_PAUSE_S apart: a server restarting) before the whole job stops with one
+# line naming it; the full retry schedule of every request in flight took nearly a minute.
+UNREACHABLE_TRIES = 3
+UNREACHABLE_PAUSE_S = 0.5
+# A 429 is the server pacing us, not failing: it is retried after its Retry-After (0 means
+# at once) this many times before the request counts as failed.
+RATE_LIMIT_TRIES = 30
+# While the spending cap cannot cover one more request's worst case but money is held by
+# requests in flight, the feeder re-asks at least this often (or as soon as one settles).
+BUDGET_WAIT_S = 0.25
 
 
 def import_litellm():  # noqa: ANN201
@@ -118,10 +130,51 @@ def _retry_after(exc: BaseException) -> float | None:
     if not headers:
         return None
     value = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # the other form RFC 9110 allows: an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why the endpoint cannot be reached at all (refused, unknown host), or None.
+
+    Read from the exception's causes: the OpenAI SDK wraps httpx's ConnectError, litellm
+    wraps the SDK's. Timeouts and dropped connections are not this: the server is there.
+    """
+    import socket
+
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, httpx.TimeoutException):
+            return None
+        if isinstance(current, socket.gaierror):
+            return f"host not found ({current.strerror or current})"
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, httpx.ConnectError):
+            text = str(current)
+            lowered = text.lower()
+            if "refused" in lowered:
+                return "connection refused"
+            if "name or service" in lowered or "nodename" in lowered or "resolv" in lowered:
+                return f"host not found ({text})"
+            return text or "cannot connect"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class TransientError(Exception):
@@ -137,6 +190,7 @@ class LiteLLMBackend:
         self.limits = limits
         self.budget = budget or Budget(0.0)
         self.stop_reason: str | None = None
+        self.stop_kind: str | None = None  # "budget" when the spending cap stopped it
         self.limiter = RateLimiter(limits.requests_per_minute, limits.tokens_per_minute)
         self.provider, self.provider_model = resolve_provider(role)
         self.direct = self.provider in DIRECT_PROVIDERS and role.extra.get("direct", True)
@@ -240,12 +294,17 @@ class LiteLLMBackend:
         prompt = sum(len(m.get("content") or "") for m in request.messages) // 3 + 8
         return prompt, request.params.max_tokens
 
+    def endpoint(self) -> str:
+        return self.role.api_base or f"{self.provider} ({self.role.model})"
+
     async def _with_retries(self, request: ChatRequest, reserve: float) -> GenerationResult:
         """Send with retries; `reserve` is this request's budget reservation, settled here."""
         import openai
 
         est_in, est_out = self._estimate_tokens(request)
-        attempt = 0
+        attempt = 0  # failures that count against limits.max_retries
+        rate_limited = 0  # 429s: counted apart (RATE_LIMIT_TRIES)
+        unreachable = 0
         while True:
             await self.limiter.acquire(est_in + est_out)
             self.stats["requests"] += 1
@@ -259,6 +318,18 @@ class LiteLLMBackend:
                 ValueError,
             ) as exc:
                 error, status, wait_hint = f"{type(exc).__name__}: {exc}", None, None
+                why = _unreachable(exc)
+                if why is not None:
+                    unreachable += 1
+                    if unreachable >= UNREACHABLE_TRIES:
+                        self.budget.settle(reserve, 0.0)
+                        raise BackendError(
+                            f"cannot reach {self.endpoint()}: {why}; check that the server"
+                            f" is running and api_base for {self.role.model}"
+                        ) from None
+                    self.stats["retries"] += 1
+                    await asyncio.sleep(UNREACHABLE_PAUSE_S)
+                    continue
             except openai.APIStatusError as exc:
                 status = _status_of(exc)
                 error, wait_hint = f"HTTP {status}: {_short(exc)}", _retry_after(exc)
@@ -282,8 +353,20 @@ class LiteLLMBackend:
                     self.stats["failed"] += 1
                     return GenerationResult(error=error)
                 if status == 429:
-                    self.limiter.pause(
-                        wait_hint if wait_hint is not None else self._backoff(attempt)
+                    rate_limited += 1
+                    delay = wait_hint if wait_hint is not None else self._backoff(rate_limited - 1)
+                    # everyone holds for the server's word; Retry-After: 0 means go on now
+                    self.limiter.pause(delay)
+                    if rate_limited < RATE_LIMIT_TRIES:
+                        self.stats["retries"] += 1
+                        if delay > 0:
+                            log.info("rate limited; retrying in %.2fs", delay)
+                            await asyncio.sleep(delay)
+                        continue
+                    self.budget.settle(reserve, 0.0)
+                    self.stats["failed"] += 1
+                    return GenerationResult(
+                        error=f"{error} (still rate limited after {rate_limited} tries)"
                     )
             else:
                 self.limiter.settle(est_in + est_out, result.tokens_in + result.tokens_out)
@@ -293,11 +376,13 @@ class LiteLLMBackend:
                 self.budget.settle(reserve, 0.0)
                 self.stats["failed"] += 1
                 return GenerationResult(error=f"{error} (gave up after {attempt + 1} tries)")
-            delay = max(self._backoff(attempt), wait_hint or 0.0)
+            # the server's Retry-After is honoured as given; our own schedule otherwise
+            delay = wait_hint if wait_hint is not None else self._backoff(attempt)
             log.info("retrying in %.1fs after %s", delay, error)
             self.stats["retries"] += 1
             attempt += 1
-            await asyncio.sleep(delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.limits.backoff_max_s, self.limits.backoff_base_s * (2**attempt))
@@ -310,6 +395,7 @@ class LiteLLMBackend:
         done: asyncio.Queue[tuple[int, GenerationResult] | BaseException] = asyncio.Queue()
         slots = asyncio.Semaphore(self.limits.concurrency)
         tasks: set[asyncio.Task] = set()
+        settled = asyncio.Event()
 
         async def run_one(index: int, request: ChatRequest, reserve: float) -> None:
             try:
@@ -319,6 +405,27 @@ class LiteLLMBackend:
                 await done.put(exc)
             finally:
                 slots.release()
+                settled.set()
+
+        narrowed = False
+
+        async def reserve_for(reserve: float) -> bool:
+            """Reserve a worst case, waiting while money is held in flight; False at the cap."""
+            nonlocal narrowed
+            while True:
+                settled.clear()
+                outcome = self.budget.reserve(reserve)
+                if outcome is Reservation.GRANTED:
+                    return True
+                if outcome is Reservation.EXHAUSTED:
+                    return False
+                if not narrowed:
+                    narrowed = True
+                    log.info(
+                        "budget left cannot cover every request in flight: running fewer at once"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), BUDGET_WAIT_S)
 
         async def feed() -> int:
             started = 0
@@ -326,11 +433,12 @@ class LiteLLMBackend:
                 await slots.acquire()
                 est_in, est_out = self._estimate_tokens(request)
                 reserve = self.pricing.cost(est_in, est_out)
-                if not self.budget.try_reserve(reserve):
+                if not await reserve_for(reserve):
+                    self.stop_kind = "budget"
                     self.stop_reason = (
                         f"budget cap ${self.budget.cap:.2f} reached"
                         f" (${self.budget.project_spent():.4f} spent or in flight);"
-                        " raise limits.budget_usd and run again to continue"
+                        " raise limits.budget_usd and resume to continue"
                     )
                     slots.release()
                     break

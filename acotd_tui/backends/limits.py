@@ -4,7 +4,10 @@ The rate limiter spaces request starts to honour requests-per-minute and tokens-
 and a 429 from the server puts every request on hold until its Retry-After has passed, not
 just the one that got it (otherwise the others keep hammering a limited server).
 The budget reserves each request's worst-case cost before it is sent, so concurrent
-requests can never together push spending past the cap.
+requests can never together push spending past the cap. When what is left cannot cover one
+more worst case, the answer is "wait" while money is held by requests in flight (they
+settle at their real, smaller cost), and "exhausted" only when the spending already paid
+leaves no room: a job then runs fewer requests at once, and stops only at the real end.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -76,6 +80,13 @@ class Grants(Protocol):
     def grant(self, need: float, want: float) -> float: ...
     def give_back(self, amount: float) -> None: ...
     def spent(self) -> float: ...
+    def recorded(self) -> float: ...
+
+
+class Reservation(StrEnum):
+    GRANTED = "granted"
+    WAIT = "wait"  # the money is held by requests in flight, here or in other jobs
+    EXHAUSTED = "exhausted"  # spending already paid leaves no room for this request
 
 
 # A job asks the shared ledger for this share of the cap at a time (or what one request
@@ -97,29 +108,47 @@ class Budget:
         self.cap = cap_usd
         self.spent = spent_usd
         self.reserved = 0.0
+        # requests holding a reservation: a count, since the float sum of reservations
+        # settled in another order need not come back to exactly 0.0
+        self.in_flight = 0
         self.grants = grants
         self.granted = 0.0
 
     def try_reserve(self, amount: float) -> bool:
+        return self.reserve(amount) is Reservation.GRANTED
+
+    def reserve(self, amount: float) -> Reservation:
+        """Reserve `amount` (a request's worst case) if the cap allows it now."""
         if self.cap <= 0:
-            return True
+            return Reservation.GRANTED
         if self.grants is None:
             if self.spent + self.reserved + amount > self.cap:
-                return False
+                if self.in_flight:
+                    return Reservation.WAIT
+                return Reservation.EXHAUSTED
         else:
             headroom = self.granted - self.spent - self.reserved
             if amount > headroom:
                 need = amount - headroom
                 got = self.grants.grant(need, max(need, self.cap * GRANT_SHARE))
                 if got < need:
-                    return False
+                    if self.in_flight:
+                        return Reservation.WAIT
+                    # Nothing of ours in flight: hand our idle headroom back (another job
+                    # may be waiting on it), then wait only if paid spending leaves room.
+                    self.close()
+                    if self.grants.recorded() + amount > self.cap + 1e-12:
+                        return Reservation.EXHAUSTED
+                    return Reservation.WAIT
                 self.granted += got
         self.reserved += amount
-        return True
+        self.in_flight += 1
+        return Reservation.GRANTED
 
     def settle(self, reserved: float, actual: float) -> None:
         if self.cap > 0:
-            self.reserved = max(0.0, self.reserved - reserved)
+            self.in_flight = max(0, self.in_flight - 1)
+            self.reserved = max(0.0, self.reserved - reserved) if self.in_flight else 0.0
         self.spent += actual
 
     def project_spent(self) -> float:

@@ -74,7 +74,7 @@ def run_stage(project: Project, kind: str, params: dict[str, Any], *, background
             job = submit(project, kind, params, on_progress=update)
     else:
         job = submit(project, kind, params)
-    if job.status == "failed":
+    if job.status in ("failed", "stopped"):  # stopped: the spending cap, work left undone
         click.echo(describe(job), err=True)
         sys.exit(1)
     if job.status == "cancelled":

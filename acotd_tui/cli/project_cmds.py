@@ -237,8 +237,14 @@ def status_cmd(project_dir: str | None) -> None:
     stale_note = (
         f", {len(stale)} stale (process gone; `acotd jobs resume {stale[0]}`)" if stale else ""
     )
+    stopped = (
+        f", {counts.jobs_stopped} stopped by the budget (raise limits.budget_usd, then"
+        " `acotd jobs resume ID`)"
+        if counts.jobs_stopped
+        else ""
+    )
     click.echo(
-        f"jobs: {shown['running']} running{stale_note}, {shown['queued']} queued; "
+        f"jobs: {shown['running']} running{stale_note}, {shown['queued']} queued{stopped}; "
         f"tokens {counts.tokens:,}, cost ${counts.cost:.4f}"
     )
     from acotd_tui.code.isolation import isolation_summary

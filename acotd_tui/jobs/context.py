@@ -41,6 +41,9 @@ class JobContext:
     _last_flush: float = 0.0
     _last_cancel_check: float = 0.0
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    # set by the engine when the spending cap stopped a stage ("budget"): the runner then
+    # ends the job as `stopped`, resumable once the cap is raised, not as `failed`
+    stopped_by: str | None = None
 
     @property
     def store(self):  # noqa: ANN201

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acotd_tui.errors import AcotdError, JobCancelled
+from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.project import Project
 from acotd_tui.store import Job, JobTaken, StoreError
+from acotd_tui.store.jobs import STOPPED
 
 from .context import JobContext, Progress
 
@@ -117,6 +118,8 @@ def run_job(
             store.jobs.finish(
                 job_id, "cancelled", result=result, message="cancelled; resume to continue"
             )
+        elif result.get("stop_reason") and ctx.stopped_by:
+            _finish_stopped(store, job_id, ctx.stopped_by, result["stop_reason"], result)
         elif result.get("stop_reason"):
             store.jobs.finish(job_id, "failed", error=result["stop_reason"], result=result)
         else:
@@ -126,6 +129,10 @@ def run_job(
         ctx.flush()
         store.jobs.finish(job_id, "cancelled", message="cancelled; resume to continue")
         log.info("job %d cancelled", job.id)
+    except BudgetExceeded as exc:  # a sub-step stopped by the cap (raise_if_stopped)
+        ctx.flush()
+        _finish_stopped(store, job_id, "budget", str(exc), {})
+        log.info("job %d stopped by the budget: %s", job.id, exc)
     except KeyboardInterrupt:
         store.jobs.finish(job_id, "cancelled", message="interrupted; resume to continue")
         log.info("job %d interrupted", job.id)
@@ -143,6 +150,18 @@ def run_job(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return store.jobs.get(job_id)
+
+
+def _finish_stopped(
+    store: Any, job_id: int, stopped_by: str, reason: str, result: dict[str, Any]
+) -> None:
+    """End a job the spending cap stopped: `stopped`, with the reason as its note."""
+    store.jobs.finish(
+        job_id,
+        STOPPED,
+        result={**result, "stopped_by": stopped_by, "stop_reason": reason},
+        message=reason,
+    )
 
 
 def drain_queue(project: Project, *, on_job: Callable[[Job], None] | None = None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from acotd_tui.errors import AcotdError, JobCancelled
+from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.names import NameKind, check_name, inside
@@ -66,6 +66,8 @@ def _child(ctx: JobContext, kind: str, params: dict[str, Any], what: str) -> dic
     done = run_child(ctx.project, job.id)
     if done.status == "cancelled":
         raise JobCancelled()
+    if done.status == "stopped":  # the spending cap: the experiment is stopped: budget too
+        raise BudgetExceeded(f"{what} (job {job.id}): {done.message}")
     if done.status != "done":
         raise AcotdError(f"{what} failed (job {job.id}): {done.error}")
     return done.result

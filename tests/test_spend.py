@@ -65,7 +65,7 @@ def test_migration_6_keeps_recorded_spending_and_parent_links(tmp_path):
         "INSERT INTO llm_calls (key, model, backend, response, cost, job_id, created_at)"
         " VALUES ('k', 'm', 'litellm', '{}', 0.75, 2, 't')"
     )
-    assert migrate(conn) == [6]
+    assert migrate(conn, MIGRATIONS[:6]) == [6]
     assert conn.execute("SELECT key, cost, job_id FROM llm_spend").fetchall() == [("k", 0.75, 2)]
     assert conn.execute("SELECT id, parent_id FROM jobs ORDER BY id").fetchall() == [
         (1, None),

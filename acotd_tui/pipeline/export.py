@@ -8,7 +8,8 @@ Formats (all under `runs/exports/<dataset>/` unless `out` is given):
 The user turn is the student's own diagnosis prompt, so training and evaluation see the same
 format. The assistant turn is in the student's chat format, Qwen3 style: the reasoning inside
 `<think>...</think>`, then the answer with `\\boxed{}`. Only verified, not rejected CoTs are
-exported; human edits replace the teacher's text. A README.md dataset card describes it all.
+exported, and never one the teacher did not finish (finish reason `length`), even if an older
+verification passed it; human edits replace the teacher's text. A README.md dataset card describes it all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from acotd_tui.jobs import JobContext
 from acotd_tui.project import Project
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template
+
+from .verify import TRUNCATED, is_truncated
 
 FORMATS = ("trl", "llamafactory", "hf")
 
@@ -65,14 +68,14 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     teachers: Counter[str] = Counter()
     prompts: set[str] = set()
     for item in items:
-        candidates = [
-            c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind and c.exportable
-        ]
+        own = [c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind]
+        candidates = [c for c in own if c.exportable and not is_truncated(c)]
         if not candidates:
-            own = [c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind]
             skipped[
                 "rejected"
                 if any(c.review == "rejected" for c in own)
+                else TRUNCATED
+                if any(c.exportable and is_truncated(c) for c in own)
                 else "unverified"
                 if own
                 else "no CoT"

@@ -1,6 +1,11 @@
 """Verify: check every teacher CoT of a dataset, regenerate failures, queue spot checks.
 
-1. The CoT's final answer is checked against the reference (math-verify, as for students).
+1. A CoT the teacher did not finish (stored finish reason `length`: cut off at max_tokens)
+   fails with reason `truncated`, whatever answer its unfinished text seems to reach; a
+   cut-off generation is never a pass. A person's edit replaces the generated text, so an
+   edited CoT is judged on its edit.
+   Otherwise the CoT's final answer is checked against the reference (math-verify, as for
+   students).
 2. Optionally a consistency judge (`consistency_judge` role) says whether the reasoning
    supports the stated answer; a CoT that reaches the right answer by broken reasoning is
    then rejected too. A reply that cannot be read counts as "unknown", not as a pass.
@@ -51,6 +56,7 @@ class VerifyParams:
     max_regenerations: int | None = None
     spot_check_fraction: float | None = None
     seed: int = 0
+    top_up: bool | None = None  # None: `verification.top_up`
     overrides: dict[str, str] = field(default_factory=dict)
     judge_overrides: dict[str, str] = field(default_factory=dict)
 
@@ -80,11 +86,28 @@ def parse_consistency(text: str) -> bool | None:
     return None
 
 
+TRUNCATED = "truncated"
+
+
+def is_truncated(cot: Cot) -> bool:
+    """Cut off at max_tokens by the teacher, and not since rewritten by a person."""
+    return cot.finish_reason == "length" and not cot.edited
+
+
 def check_answers(
     store: Store, checker: OutcomeChecker, cots: list[Cot]
 ) -> dict[int, tuple[bool, str]]:
     """(passed, detail) per CoT: the final answer against the reference, or for code
-    problems the CoT's code run against the problem's tests."""
+    problems the CoT's code run against the problem's tests. A truncated CoT fails with
+    detail starting `truncated` before anything is checked."""
+    out: dict[int, tuple[bool, str]] = {
+        c.id: (False, f"{TRUNCATED}: the teacher stopped at max_tokens before finishing")
+        for c in cots
+        if is_truncated(c)
+    }
+    cots = [c for c in cots if c.id not in out]
+    if not cots:
+        return out
     problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
     tests = store.tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
     submissions = [
@@ -99,7 +122,6 @@ def check_answers(
         )
         for c in cots
     ]
-    out = {}
     for cot, outcome in zip(cots, checker.check(submissions), strict=True):
         problem = problems[cot.problem_id]
         if problem.domain == "code":

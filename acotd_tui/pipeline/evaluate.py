@@ -1,8 +1,9 @@
 """Evaluate a model (or base + adapter) on benchmarks: accuracy and CoTQS.
 
 - n samples per problem (default 4) at temperature 0.6, top-p 0.9 (config `eval`), with the
-  same prompt as diagnosis; answers checked with math-verify; truncated outputs count as
-  wrong. Accuracy is reported as mean ± std over the n sample runs: run j's accuracy is the
+  same prompt as diagnosis, up to `eval.max_tokens` (16,384 by default, the paper's Table 2);
+  answers checked with math-verify; truncated (cut-off) outputs count as wrong, and how many
+  there were is stored with each result and shown beside the tables. Accuracy is reported as mean ± std over the n sample runs: run j's accuracy is the
   share of problems its j-th sample solved (std is the sample standard deviation, 0 for n=1).
 - CoTQS: the `cotqs_judge` scores CoTs 1-5 on logical coherence, step completeness and
   factual correctness; a CoT's score is the mean of the three; the benchmark's CoTQS is the
@@ -317,11 +318,20 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             else {}
         )
         detail["judged"] = len(judged)
+        detail["truncated"] = sum(1 for s in samples if s.truncated)
+        detail["samples"] = len(samples)
         store.evals.finish(ev.id, acc_mean=mean, acc_std=std, cotqs=cotqs, detail=detail)
-        results[bench] = {"acc_mean": mean, "acc_std": std, "cotqs": cotqs}
+        results[bench] = {
+            "acc_mean": mean,
+            "acc_std": std,
+            "cotqs": cotqs,
+            "truncated": detail["truncated"],
+            "samples": len(samples),
+        }
     summary_text = "; ".join(
         f"{b} {r['acc_mean']:.1%}±{r['acc_std']:.1%}"
         + (f" CoTQS {r['cotqs']:.2f}" if r["cotqs"] is not None else "")
+        + (f" ({r['truncated']} of {r['samples']} samples cut off)" if r["truncated"] else "")
         for b, r in results.items()
     )
     return {

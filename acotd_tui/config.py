@@ -90,6 +90,10 @@ class DiagnoseConfig(_Strict):
 
 class GradingConfig(_Strict):
     scheme: Literal["emh", "zte"] = "emh"
+    # "paper": the judge's E/M/H verdict is the label (ACoTD Algorithm 1, §3.2); judge-vs-check
+    # conflicts are queued for review and stay in the sampling pool. "checked": the answer
+    # check decides Easy and conflicts are left out of the pool unless asked (beyond the paper).
+    rule: Literal["paper", "checked"] = "paper"
     judge_prompt: str = "judge_emh_v1"
     zte_prompt: str = "judge_zte_v1"
     zte_grader: Literal["judge", "prm"] = "judge"
@@ -316,11 +320,14 @@ prompt = "diagnose_v1"
 
 [grading]
 scheme = "emh"              # "emh" (ACoTD Easy/Medium/Hard) or "zte" (easy + levels 1-5)
+rule = "paper"              # "paper": the judge's verdict is the label (Algorithm 1, §3.2), conflicts
+                            # queued but kept in the pool; "checked": the answer check decides Easy,
+                            # conflicts left out of the pool
 judge_prompt = "judge_emh_v1"
 zte_prompt = "judge_zte_v1"
 zte_grader = "judge"        # "judge" or "prm"
 prm_thresholds = [0.2, 0.4, 0.6, 0.8]
-easy_pass_rate = 1.0        # with several samples: Easy when at least this share is correct
+easy_pass_rate = 1.0        # rule "checked": Easy when at least this share of samples is correct
 max_parse_retries = 2       # unparseable judge replies are retried, then marked needs-review
 
 [sampling]

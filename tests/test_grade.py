@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from acotd_tui.cli import main
 from acotd_tui.jobs import resume, spawn_worker, submit
-from acotd_tui.pipeline.aggregate import SampleGrade, aggregate_emh, aggregate_zte
+from acotd_tui.pipeline.aggregate import (
+    SampleGrade,
+    aggregate,
+    aggregate_emh,
+    aggregate_emh_paper,
+    aggregate_zte,
+)
 from acotd_tui.pipeline.grade import GradeParams, shorten_cot
 from acotd_tui.pipeline.judge_parse import JudgeParseError, parse_verdict
 from acotd_tui.pipeline.prm import level_from_score, split_steps
@@ -100,6 +106,33 @@ def test_emh_aggregation_rule():
     )
     assert aggregate_emh([s(1, "E", True), s(2, "M", False)], easy_pass_rate=0.5).label == "E"
     assert aggregate_emh([s(1, None, False)]).needs_review
+
+
+def test_emh_paper_rule_the_judge_verdict_is_the_label():
+    """Algorithm 1 as written: the judge decides; a disagreeing check is flagged and queued,
+    and the label stands (the checked rule, above, lets the check decide Easy)."""
+    s = SampleGrade
+    right_but_medium = aggregate_emh_paper([s(1, "M", True)])
+    assert right_but_medium.label == "M" and right_but_medium.needs_review
+    assert right_but_medium.conflict == "judge says Medium but the answer is right"
+    assert right_but_medium.detail["grading_rule"] == "paper"
+    wrong_but_easy = aggregate_emh_paper([s(1, "E", False)])
+    assert wrong_but_easy.label == "E" and "Easy but the answer is wrong" in wrong_but_easy.conflict
+    agreeing = aggregate_emh_paper([s(1, "H", False), s(2, "H", False), s(3, "M", False)])
+    assert agreeing.label == "H" and not agreeing.needs_review and agreeing.conflict is None
+    # majority over all samples, right ones included; ties go to the harder label
+    assert aggregate_emh_paper([s(1, "E", True), s(2, "E", True), s(3, "M", False)]).label == "E"
+    assert aggregate_emh_paper([s(1, "E", True), s(2, "M", False)]).label == "M"
+    assert aggregate_emh_paper([s(1, "M", False), s(2, "H", False)]).label == "H"
+    unreadable = aggregate_emh_paper([s(1, None, False)])
+    assert unreadable.label is None and unreadable.needs_review
+    # the dispatcher: the same samples, two rules
+    both = [s(1, "M", True), s(2, "M", True)]
+    assert aggregate("emh", "paper", both).label == "M"
+    assert aggregate("emh", "checked", both).label == "E"
+    assert aggregate("zte", "paper", [s(1, "easy", True)]).label == "easy"
+    with pytest.raises(ValueError, match="unknown grading rule"):
+        aggregate("emh", "mine", both)
 
 
 def test_zte_aggregation_rule():

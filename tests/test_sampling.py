@@ -128,7 +128,7 @@ def test_zte_curriculum(demo_project):
     assert kinds["5"] == "long" and kinds["2"] == "short"
 
 
-def test_human_labels_take_precedence_and_conflicts_stay_out(demo_project):
+def test_human_labels_take_precedence_and_conflicts_follow_the_grading_rule(demo_project):
     service = SamplingService(demo_project)
     before = service.preview(service.default_request(k=10)).available
     easy = demo_project.store.problems.ids(
@@ -150,6 +150,15 @@ def test_human_labels_take_precedence_and_conflicts_stay_out(demo_project):
             )
         ]
     )
+    # Under the paper's rule (the default) the judge's verdict stands: the conflict is queued
+    # for review but stays in the pool.
+    assert demo_project.config.grading.rule == "paper"
+    assert target in service.preview(service.default_request(k=10)).pool["M"]
+    # Under the "checked" rule it stays out, unless asked.
+    text = demo_project.config_path.read_text()
+    demo_project.config_path.write_text(text.replace('\nrule = "paper"', '\nrule = "checked"', 1))
+    demo_project.reload_config()
+    service = SamplingService(demo_project)
     plan = service.preview(service.default_request(k=10))
     assert plan.excluded["conflict"] == 1 and target not in plan.pool["M"]
     assert (

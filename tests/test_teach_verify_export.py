@@ -147,6 +147,7 @@ def test_teach_verify_export_end_to_end(demo_project, llm_server, point_at, tmp_
     assert len(sharegpt) == len(trl) and sharegpt[0]["conversations"][1]["from"] == "gpt"
     card = (out / "README.md").read_text()
     assert "| H | long |" in card and "rejected" in card and "openai/test-teacher_short" in card
+    assert "grading rule: `paper`" in card and "left out of the pool" in card
 
 
 def test_consistency_judge_can_fail_a_right_answer(demo_project, llm_server, point_at):

@@ -104,6 +104,13 @@ def print_review_stats(project) -> None:  # noqa: ANN001
     help="Recompute per-problem labels even where this grader already gave one.",
 )
 @click.option(
+    "--rule",
+    type=click.Choice(["paper", "checked"]),
+    default=None,
+    help="E/M/H label rule (default: grading.rule): paper = the judge's verdict (Algorithm 1), "
+    "checked = the answer check decides Easy and conflicts stay out of the pool.",
+)
+@click.option(
     "--stats",
     "stats_only",
     is_flag=True,
@@ -122,6 +129,7 @@ def grade_cmd(
     scheme: str | None,
     grader: str | None,
     regrade: bool,
+    rule: str | None,
     stats_only: bool,
 ) -> None:
     """Label problems Easy/Medium/Hard (or ZTE levels) from the student's attempts."""
@@ -140,5 +148,6 @@ def grade_cmd(
             grader=grader,
             regrade=regrade,
             overrides=overrides(backend, model_name, api_base),
+            rule=rule,
         )
         run_stage(project, "grade", params.to_job(), background=background)

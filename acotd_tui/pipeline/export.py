@@ -117,8 +117,34 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         "levels": dict(Counter((r["level"], r["cot_kind"]) for r in rows)),
         "pass_rates": store.cots.pass_rates(dataset.id),
         "student_prompt": template.version,
+        "grading": grading_facts(project, dataset, [i.problem_id for i in items]),
     }
     return rows, facts
+
+
+def grading_facts(project: Project, dataset: Any, problem_ids: list[int]) -> dict[str, Any]:
+    """Which E/M/H rule labelled the sampled problems, and what became of judge-vs-check
+    conflicts: how many the sampled set kept, and how many the pool left out."""
+    store = project.store
+    labels = store.grades.labels(dataset.scheme, problem_ids)
+    rules: Counter[str] = Counter()
+    for pid in problem_ids:
+        auto = [
+            g
+            for g in store.grades.history(pid, dataset.scheme)
+            if g.attempt_id is None and g.source != "human"
+        ]
+        detail = auto[-1].detail if auto else None
+        rule = (detail or {}).get("grading_rule") if isinstance(detail, dict) else None
+        rules[rule or ("human" if not auto else "unrecorded")] += 1
+    kept = sum(1 for lab in labels.values() if lab.conflict and lab.human_label is None)
+    return {
+        "configured_rule": project.config.grading.rule,
+        "rules": dict(rules),
+        "conflicts_kept": kept,
+        "conflicts_left_out": int(dataset.params.get("excluded", {}).get("conflict", 0)),
+        "include_conflicts": bool(dataset.params.get("include_conflicts", False)),
+    }
 
 
 def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
@@ -130,6 +156,7 @@ def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
         "",
         f"- sampling: `{ds.strategy}` ({ds.scheme}), seed {ds.seed}, parameters `{json.dumps({k: v for k, v in ds.params.items() if k not in ('excluded',)}, sort_keys=True)}`",
         f"- excluded before sampling: {ds.params.get('excluded', {})}",
+        f"- grading rule: `{facts['grading']['configured_rule']}` (labels of the sampled problems by rule: {facts['grading']['rules']}); judge-vs-check conflicts: {facts['grading']['conflicts_kept']} kept in this set, {facts['grading']['conflicts_left_out']} left out of the pool",
         f"- left out of this export: {facts['skipped'] or 'nothing'}",
         f"- teachers: {facts['teachers']}",
         f"- teacher prompts: {', '.join(facts['prompts'])}; student prompt: {facts['student_prompt']}",

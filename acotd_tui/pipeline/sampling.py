@@ -155,6 +155,8 @@ class SamplingService:
             scheme=scheme,
             ratios=ratios,
             decontaminate=cfg.decontaminate,
+            # Algorithm 1 as written keeps judge-vs-check conflicts in the pool (grading.rule)
+            include_conflicts=self.project.config.grading.rule == "paper",
         )
         return SamplingRequest(
             **{**asdict(base), **{k: v for k, v in changes.items() if v is not None}}

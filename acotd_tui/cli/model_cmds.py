@@ -164,6 +164,17 @@ def eval_cmd(
 @click.option("--max-steps", type=int, default=-1)
 @click.option("--no-baseline", is_flag=True)
 @click.option("--cotqs/--no-cotqs", default=None)
+@click.option(
+    "--random-kinds",
+    type=click.Choice(["acotd", "short", "long"]),
+    default="acotd",
+    help="Random arm's CoT kinds: the ACoTD arm's short:long proportion (default), all short or all long.",
+)
+@click.option(
+    "--accept-nearest",
+    is_flag=True,
+    help="If a level is short for a plan, take the nearest feasible plan (else refuse).",
+)
 def experiment_cmd(
     name,
     project_dir,
@@ -179,6 +190,8 @@ def experiment_cmd(
     max_steps,
     no_baseline,
     cotqs,
+    random_kinds,
+    accept_nearest,
 ) -> None:  # noqa: ANN001
     """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
     from acotd_tui.pipeline.experiment import METHODS, ExperimentParams
@@ -196,6 +209,8 @@ def experiment_cmd(
         max_steps=max_steps,
         baseline=not no_baseline,
         cotqs=cotqs,
+        random_kinds=random_kinds,
+        accept_nearest=accept_nearest,
     )
     with open_project(project_dir) as project:
         job = run_stage(project, "experiment", params.to_job(), background=background)

@@ -2,7 +2,10 @@
 
 Methods: ACoTD adaptive sampling, random sampling, fixed 6:3:1, and the only-short /
 only-long CoT ablations (adaptive sampling, one CoT kind for all), plus the untrained
-student as the baseline. For each method: sample a dataset, teach, verify, (export,) train,
+student as the baseline. The random arm is the paper's (§4.3.4): K problems uniformly from
+the whole imported pool with no difficulty classification, CoT kinds assigned without
+labels in the ACoTD arm's short:long proportion (`random_kinds`: acotd | short | long; see
+`random_arm`). A plan a level cannot fill is refused unless `accept_nearest` is given. For each method: sample a dataset, teach, verify, (export,) train,
 evaluate; then write Tables 3 and 4 and the plots under runs/experiments/<name>/.
 Each stage runs as a child job (listed by `acotd jobs`, cancelled with the experiment).
 Everything is reused: datasets by name, CoTs from the store and the LLM-call cache,
@@ -20,6 +23,7 @@ from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.store import StoreError
 
 from .evaluate import EvalParams
+from .random_arm import RandomArmRequest, acotd_long_share, create_random_arm
 from .results import write_report
 from .sampling import SamplingService
 from .teach import TeachParams
@@ -49,6 +53,8 @@ class ExperimentParams:
     max_steps: int = -1
     baseline: bool = True
     cotqs: bool | None = None
+    random_kinds: str = "acotd"
+    accept_nearest: bool = False
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,11 +83,42 @@ def _dataset(ctx: JobContext, params: ExperimentParams, method: str) -> str:
         return name  # frozen: reused as it is
     except StoreError:
         pass
+    if method == "random":
+        k = params.k or ctx.project.config.sampling.k
+        create_random_arm(
+            ctx.project,
+            name,
+            RandomArmRequest(
+                k=k,
+                seed=params.seed,
+                kinds=params.random_kinds,
+                long_share=_acotd_long_share(ctx, params) if params.random_kinds == "acotd" else None,
+                accept_nearest=params.accept_nearest,
+            ),
+        )
+        return name
     service = SamplingService(ctx.project)
     settings = {**METHODS[method]}
-    request = service.default_request(k=params.k, seed=params.seed, accept_nearest=True, **settings)
+    request = service.default_request(
+        k=params.k, seed=params.seed, accept_nearest=params.accept_nearest, **settings
+    )
+    plan = service.preview(request)
+    if not plan.feasible:
+        if not params.accept_nearest:
+            raise AcotdError(f"{method}: {plan.describe_shortfall()} (give --accept-nearest, or lower K)")
+        ctx.note(f"{method}: {plan.describe_shortfall()}; taking the nearest plan (--accept-nearest)")
     service.create(name, request)
     return name
+
+
+def _acotd_long_share(ctx: JobContext, params: ExperimentParams) -> float:
+    """The long share of the ACoTD arm: from its dataset when it exists, else its plan."""
+    try:
+        dataset = ctx.store.datasets.get(f"{params.name}-acotd")
+    except StoreError:
+        return acotd_long_share(ctx.project, params.k or ctx.project.config.sampling.k, params.seed)
+    items = ctx.store.datasets.items(dataset.id)
+    return sum(1 for i in items if i.cot_kind == "long") / max(1, len(items))
 
 
 def _trained(ctx: JobContext, run: str) -> bool:

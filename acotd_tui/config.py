@@ -130,6 +130,10 @@ class TeachingConfig(_Strict):
 
 class VerificationConfig(_Strict):
     max_regenerations: int = Field(2, ge=0)
+    # Replace items that still fail by unused problems of the same level, so a verified set is
+    # K with the planned mix whenever the pool allows (the paper's sets are exactly K).
+    top_up: bool = True
+    max_topup_rounds: int = Field(3, ge=0)
     spot_check_fraction: float = Field(0.1, ge=0.0, le=1.0)
     consistency_judge: bool = False
     consistency_prompt: str = "consistency_v1"
@@ -345,6 +349,8 @@ long_prompt = "teach_long_v1"
 
 [verification]
 max_regenerations = 2
+top_up = true               # replace items that still fail by unused problems of the same level (seeded, recorded)
+max_topup_rounds = 3
 spot_check_fraction = 0.1
 consistency_judge = false
 

@@ -78,7 +78,9 @@ def test_teach_verify_export_end_to_end(demo_project, llm_server, point_at, tmp_
     taught = runner.invoke(main, ["teach", "ds", "-p", str(project.root)])
     assert taught.exit_code == 0, taught.output
     assert project.store.cots.count() == len(items)
-    verified = runner.invoke(main, ["verify", "ds", "-p", str(project.root), "--spot-check", "0.2"])
+    verified = runner.invoke(
+        main, ["verify", "ds", "-p", str(project.root), "--spot-check", "0.2", "--no-top-up"]
+    )
     assert verified.exit_code == 0, verified.output
     assert "rate" in verified.output  # the pass-rate table
     job = project.store.jobs.list(limit=1)[0]
@@ -172,7 +174,7 @@ def test_consistency_judge_can_fail_a_right_answer(demo_project, llm_server, poi
     job = submit(
         project,
         "verify",
-        VerifyParams(dataset="ds", consistency=True, max_regenerations=0).to_job(),
+        VerifyParams(dataset="ds", consistency=True, max_regenerations=0, top_up=False).to_job(),
     )
     assert job.status == "done", job.error
     first = project.store.cots.for_problems([items[0].problem_id])[items[0].problem_id][-1]

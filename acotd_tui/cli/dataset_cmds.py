@@ -249,6 +249,17 @@ def teach_cmd(
     default=None,
     help="Share of verified CoTs per level to queue for review.",
 )
+@click.option(
+    "--top-up/--no-top-up",
+    "top_up",
+    default=None,
+    help="Replace items that still fail by unused problems of the same level (default: verification.top_up).",
+)
+@click.option(
+    "--from-reference",
+    is_flag=True,
+    help="Top-up replacements get the problems' reference solutions as CoTs (no API teachers).",
+)
 def verify_cmd(
     dataset,
     project_dir,
@@ -259,6 +270,8 @@ def verify_cmd(
     consistency,
     max_regenerations,
     spot_check,
+    top_up,
+    from_reference,
 ) -> None:  # noqa: ANN001
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
     from acotd_tui.pipeline.verify import VerifyParams
@@ -268,6 +281,8 @@ def verify_cmd(
         consistency=consistency,
         max_regenerations=max_regenerations,
         spot_check_fraction=spot_check,
+        top_up=top_up,
+        from_reference=from_reference,
         overrides=overrides(backend, model_name, api_base),
     )
     with open_project(project_dir) as project:

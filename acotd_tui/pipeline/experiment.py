@@ -5,7 +5,8 @@ only-long CoT ablations (adaptive sampling, one CoT kind for all), plus the untr
 student as the baseline. The random arm is the paper's (§4.3.4): K problems uniformly from
 the whole imported pool with no difficulty classification, CoT kinds assigned without
 labels in the ACoTD arm's short:long proportion (`random_kinds`: acotd | short | long; see
-`random_arm`). A plan a level cannot fill is refused unless `accept_nearest` is given. For each method: sample a dataset, teach, verify, (export,) train,
+`random_arm`). A plan a level cannot fill is refused unless `accept_nearest` is given.
+For each method: sample a dataset, teach, verify (with top-up to K), (export,) train,
 evaluate; then write Tables 3 and 4 and the plots under runs/experiments/<name>/.
 Each stage runs as a child job (listed by `acotd jobs`, cancelled with the experiment).
 Everything is reused: datasets by name, CoTs from the store and the LLM-call cache,
@@ -152,6 +153,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
     ctx.set_total(len(params.methods) * 4 + int(params.baseline))
     rows: list[str] = []
     runs: list[str] = []
+    shortfalls: dict[str, str] = {}
     if params.baseline:
         base = f"{params.name}-base"
         _child(
@@ -171,7 +173,17 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
             f"{method}: teach",
         )
         ctx.advance(1)
-        _child(ctx, "verify", VerifyParams(dataset=dataset).to_job(), f"{method}: verify")
+        verified = _child(
+            ctx,
+            "verify",
+            VerifyParams(dataset=dataset, from_reference=params.from_reference).to_job(),
+            f"{method}: verify",
+        )
+        if verified.get("shortfall"):
+            shortfalls[dataset] = (
+                f"{verified['exportable']} of {verified['planned']} planned items verified "
+                f"(short by {verified['shortfall']}: {verified['shortfall_by_label']})"
+            )
         ctx.advance(1)
         run = dataset
         if not _trained(ctx, run):

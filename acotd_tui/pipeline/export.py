@@ -26,7 +26,8 @@ from acotd_tui.project import Project
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template
 
-from .verify import TRUNCATED, is_truncated
+from .teach import active_items
+from .verify import TRUNCATED, is_truncated, set_status
 
 FORMATS = ("trl", "llamafactory", "hf")
 
@@ -58,7 +59,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     """The rows to export and facts for the card; refuses a dataset with nothing verified."""
     store = project.store
     dataset = store.datasets.get(dataset_name)
-    items = store.datasets.items(dataset.id)
+    items = active_items(store, dataset.id)
     cots = store.cots.for_problems([i.problem_id for i in items])
     problems = {p.id: p for p in store.problems.get_many([i.problem_id for i in items])}
     template = load_template(project.config.diagnose.prompt, project.root)
@@ -118,6 +119,8 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         "pass_rates": store.cots.pass_rates(dataset.id),
         "student_prompt": template.version,
         "grading": grading_facts(project, dataset, [i.problem_id for i in items]),
+        "status": set_status(store, dataset.name),
+        "topups": store.topups.list(dataset.id),
     }
     return rows, facts
 
@@ -158,6 +161,18 @@ def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
         f"- excluded before sampling: {ds.params.get('excluded', {})}",
         f"- grading rule: `{facts['grading']['configured_rule']}` (labels of the sampled problems by rule: {facts['grading']['rules']}); judge-vs-check conflicts: {facts['grading']['conflicts_kept']} kept in this set, {facts['grading']['conflicts_left_out']} left out of the pool",
         f"- left out of this export: {facts['skipped'] or 'nothing'}",
+        f"- planned size K = {facts['status']['planned']}; verified {facts['status']['verified']}; "
+        + (
+            f"**short of K by {facts['status']['shortfall']}** (by level: {facts['status']['shortfall_by_label']})"
+            if facts["status"]["shortfall"]
+            else "no shortfall"
+        ),
+        f"- top-up at verification: {facts['status']['replaced']} items replaced by unused problems of the same level"
+        + (
+            "; " + ", ".join(f"{t.replaced_problem_id}->{t.problem_id if t.problem_id is not None else 'none'} ({t.label})" for t in facts["topups"][:50])
+            if facts["topups"]
+            else ""
+        ),
         f"- teachers: {facts['teachers']}",
         f"- teacher prompts: {', '.join(facts['prompts'])}; student prompt: {facts['student_prompt']}",
         "- assistant turns: reasoning inside `<think>...</think>`, then the answer with `\\boxed{}` (Qwen3 chat format)",

@@ -27,6 +27,7 @@ from .decontam import benchmark_index
 from .sampling import SamplingService, largest_remainder
 
 UNLABELLED = "-"
+RANDOM_POOL = "random_pool"  # the dataset strategy of this arm
 KIND_MODES = ("acotd", "short", "long")
 
 
@@ -127,7 +128,7 @@ def create_random_arm(project: Project, name: str, request: RandomArmRequest) ->
     }
     return project.store.datasets.create(
         name,
-        strategy="random_pool",
+        strategy=RANDOM_POOL,
         scheme=project.config.grading.scheme,
         params=params,
         seed=request.seed,

@@ -115,9 +115,12 @@ class SamplingConfig(_Strict):
     strategy: Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"] = "adaptive"
     k: int = Field(1000, ge=1)
     ratios: dict[str, float] = Field(default_factory=lambda: {"E": 6, "M": 3, "H": 1})
+    # ZTE samples more easy than hard problems: weights decrease with level.
     curriculum: dict[str, float] = Field(
-        default_factory=lambda: {"easy": 1, "1": 1, "2": 2, "3": 3, "4": 2, "5": 1}
+        default_factory=lambda: {"easy": 6, "1": 5, "2": 4, "3": 3, "4": 2, "5": 1}
     )
+    # ZTE distils long CoTs for every question ("long"); "split" keeps short CoTs for easy-3.
+    zte_cot: Literal["long", "split"] = "long"
     seed: int = 0
     decontaminate: bool = True
     ngram: int = Field(13, ge=3)
@@ -179,6 +182,16 @@ class EvalConfig(_Strict):
     cotqs_samples: int = Field(1, ge=0, description="CoTs judged per problem (0 = all)")
 
 
+class ExperimentConfig(_Strict):
+    """`acotd experiment`: the rows of the paper's Table 3 besides the trained arms."""
+
+    # Baseline models evaluated like the student (same prompt, n, sampling, max_tokens), e.g.
+    # the paper's "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"; served by the student's backend.
+    baselines: list[str] = Field(default_factory=list)
+    # Table 3's student rows: thinking on (Qwen3 enable_thinking) and, with this, thinking off.
+    student_thinking_off: bool = True
+
+
 class CodeConfig(_Strict):
     """Code problems: prompts, and the sandbox that runs answers against their tests."""
 
@@ -205,6 +218,7 @@ class Config(_Strict):
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     code: CodeConfig = Field(default_factory=CodeConfig)
 
     @model_validator(mode="after")
@@ -338,7 +352,8 @@ max_parse_retries = 2       # unparseable judge replies are retried, then marked
 strategy = "adaptive"       # adaptive | adaptive_medium | fixed | random | curriculum
 k = 1000
 ratios = {{ E = 6, M = 3, H = 1 }}
-curriculum = {{ easy = 1, "1" = 1, "2" = 2, "3" = 3, "4" = 2, "5" = 1 }}
+curriculum = {{ easy = 6, "1" = 5, "2" = 4, "3" = 3, "4" = 2, "5" = 1 }}   # ZTE: decreasing with level
+zte_cot = "long"            # ZTE: long CoTs for every question; "split": short for easy-3, long for 4-5
 seed = 0
 decontaminate = true        # drop problems sharing an n-gram with a bundled benchmark
 ngram = 13
@@ -383,6 +398,10 @@ temperature = 0.6
 top_p = 0.9
 max_tokens = 16384          # the paper's Table 2 (shared with the baselines); §4.3.3 says 8196
 cotqs = true
+
+[experiment]                # `acotd experiment`: Table 3's baseline rows
+baselines = []              # models evaluated like the student, e.g. ["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]
+student_thinking_off = true # also evaluate the untrained student with thinking off
 
 [code]                      # code problems (domain "code"): answers run against their tests
 timeout_s = 20              # the whole run of one answer

@@ -104,6 +104,11 @@ def train_cmd(
 @click.option("--max-tokens", type=int, default=None)
 @click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
 @click.option("--cotqs/--no-cotqs", default=None)
+@click.option(
+    "--thinking/--no-thinking",
+    default=None,
+    help="Qwen3 enable_thinking for the student (default: the student role's setting).",
+)
 def eval_cmd(
     project_dir,
     backend,
@@ -119,6 +124,7 @@ def eval_cmd(
     max_tokens,
     limit,
     cotqs,
+    thinking,
 ) -> None:  # noqa: ANN001
     """Accuracy (mean ± std over n samples) and CoTQS of a model or base + adapter."""
     from acotd_tui.pipeline.evaluate import EvalParams
@@ -134,6 +140,7 @@ def eval_cmd(
         max_tokens,
         limit,
         cotqs,
+        thinking=thinking,
     )
     with open_project(project_dir) as project:
         run_stage(project, "eval", params.to_job(), background=background)

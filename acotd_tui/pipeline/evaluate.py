@@ -8,6 +8,9 @@
 - CoTQS: the `cotqs_judge` scores CoTs 1-5 on logical coherence, step completeness and
   factual correctness; a CoT's score is the mean of the three; the benchmark's CoTQS is the
   mean over judged CoTs (`eval.cotqs_samples` per problem, default the first).
+- `thinking` turns Qwen3's `enable_thinking` chat-template switch on or off (the paper's
+  Table 3 baseline "thinking off"); it is part of every request's key, so runs with thinking
+  on and off never share samples.
 - Refuses to evaluate an adapter on benchmark problems its training set contained.
 Every sample is stored, keyed by (evaluation, item, sample), so a re-run resumes.
 """
@@ -67,6 +70,7 @@ class EvalParams:
     limit: int | None = None
     cotqs: bool | None = None
     allow_overlap: bool = False
+    thinking: bool | None = None  # Qwen3 `enable_thinking`; None: the student role's setting
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,6 +221,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     project, store = ctx.project, ctx.store
     cfg = project.config.eval
     role = apply_overrides(project.config.role("student"), params.overrides)
+    if params.thinking is not None:
+        role = role.model_copy(update={"enable_thinking": params.thinking})
     adapter_label, adapter_path, trained = _adapter(ctx, params.adapter)
     n = params.n or cfg.n
     sampling = sampling_from_role(
@@ -227,6 +233,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         n=n,
     )
     name = params.name or (f"{role.model}+{adapter_label}" if adapter_label else role.model)
+    if params.thinking is False and not params.name:
+        name += "#no-thinking"
     templates = {
         "math": load_template(project.config.diagnose.prompt, project.root),
         "code": load_template(project.config.code.diagnose_prompt, project.root),

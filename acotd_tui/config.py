@@ -179,7 +179,8 @@ class EvalConfig(_Strict):
     max_tokens: int = Field(16384, ge=1)
     cotqs: bool = True
     cotqs_prompt: str = "cotqs_v1"
-    cotqs_samples: int = Field(1, ge=0, description="CoTs judged per problem (0 = all)")
+    # CoTs judged per problem (0 = all): every sample, so CoTQS has a mean ± std over n runs
+    cotqs_samples: int = Field(0, ge=0, description="CoTs judged per problem (0 = all)")
 
 
 class ExperimentConfig(_Strict):
@@ -398,6 +399,7 @@ temperature = 0.6
 top_p = 0.9
 max_tokens = 16384          # the paper's Table 2 (shared with the baselines); §4.3.3 says 8196
 cotqs = true
+cotqs_samples = 0           # CoTs judged per problem, 0 = every sample (CoTQS mean ± std over n)
 
 [experiment]                # `acotd experiment`: Table 3's baseline rows
 baselines = []              # models evaluated like the student, e.g. ["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]

@@ -147,3 +147,111 @@ def test_top_up_replaces_failing_items_by_the_same_level(demo_project, llm_serve
     assert job2.result["replaced"] == 3 * demo_project.config.verification.max_topup_rounds
     assert "short of the planned 3" in job2.result["message"]
     assert {i.problem_id for i in items2} <= {t.replaced_problem_id for t in store.topups.list(ds2.id)}
+
+
+def _fake_eval(store, name, bench, correct, *, cotqs=(4.0, 4.0), truncated=(), adapter=""):
+    """A finished evaluation with n = len(correct[0]) samples per item (no model needed)."""
+    import statistics
+
+    from acotd_tui.pipeline.evaluate import accuracy
+    from acotd_tui.store import EvalSample, problem_hash
+
+    n = len(correct[0])
+    ev = store.evals.ensure(name, bench, model="m", adapter=adapter, n=n, params={}, items=len(correct), job_id=None)
+    samples = [
+        EvalSample(i, j, problem_hash(f"{bench}{i}"), "1", "1", ok, (i, j) in truncated, "", "cot", 1)
+        for i, row in enumerate(correct)
+        for j, ok in enumerate(row)
+    ]
+    with store.db.tx() as conn:
+        store.evals.insert_samples(conn, ev.id, samples)
+    mean, std = accuracy(store.evals.samples(ev.id), n)
+    store.evals.finish(
+        ev.id,
+        acc_mean=mean,
+        acc_std=std,
+        cotqs=statistics.fmean(cotqs),
+        detail={"cotqs_std": statistics.stdev(cotqs), "truncated": len(truncated), "samples": len(samples)},
+    )
+
+
+def test_paper_tables_layout_avg_and_reference_rows(project, tmp_path):
+    from acotd_tui.pipeline.results import ResultsTable, load_reference, write_report
+
+    store = project.store
+    both = ("amc23", "aime25")
+    _fake_eval(store, "x-base", "amc23", [[True, False], [False, False]], cotqs=(3.0, 3.5), truncated={(1, 1)})
+    _fake_eval(store, "x-base", "aime25", [[False, False], [False, False]])
+    _fake_eval(store, "x-base-nothink", "amc23", [[False, False], [False, False]])  # no AIME25
+    for name, ok in (("x-acotd", True), ("x-random", False), ("x-only_long", True)):
+        for bench in both:
+            _fake_eval(store, name, bench, [[ok, True], [ok, ok]], cotqs=(4.0, 5.0))
+    table = ResultsTable.from_store(store)
+    header3, body3 = table.table3()
+    header4, body4 = table.table4()
+    assert [r[0] for r in body3] == ["x-base", "x-base-nothink", "x-acotd"]
+    assert [r[0] for r in body4] == ["x-random", "x-only_long", "x-acotd"]
+    assert header3[:5] == ["model", "AMC23 Acc", "AMC23 CoTQS", "AIME25 Acc", "AIME25 CoTQS"]
+    # Table 3's rows do not all have AIME25: its Avg is over AMC23 only, and says so.
+    assert header3[5:] == ["Avg (AMC23) Acc", "Avg (AMC23) CoTQS", "cut off"]
+    assert header4[5:] == ["Avg Acc", "Avg CoTQS", "cut off"]
+    base = body3[0]
+    assert base[1] == "25.0 ± 35.4" and base[2] == "3.25 ± 0.35"  # runs: 1/2 and 0/2
+    assert base[5] == "25.0"  # AMC23 only, not the mean with AIME25's 0
+    assert base[7] == "1/8"  # one cut-off sample of 8
+    acotd = body4[-1]
+    assert acotd[1] == "100.0 ± 0.0" and acotd[5] == "100.0" and acotd[6] == "4.50"
+    random_row = body4[0]
+    assert random_row[1] == "25.0 ± 35.4"  # runs: 0/2 and 1/2
+    gains = table.gains()
+    assert gains["x-random"]["amc23"] == pytest.approx(75.0)
+    assert "aime25" not in gains["x-base-nothink"]
+
+    table.reference, _ = load_reference()
+    _, body4 = table.table4()
+    paper_rows = [r for r in body4 if r[0].endswith("(paper)")]
+    assert paper_rows and all(r[5] == "-" for r in paper_rows)  # never in an Avg
+    assert not any(r[0].endswith("(paper)") for r in table.table3()[1])
+    out = tmp_path / "report"
+    names = {f.name for f in write_report(store, out, table=table)}
+    assert {"table3.md", "table3.csv", "table3.tex", "table3.png", "table4.tex", "gains.png"} <= names
+    tex = (out / "table4.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+    md = (out / "table4.md").read_text()
+    assert "Table 4: ablations vs ACoTD" in md and "(paper)" in md and "not ours" in md
+
+
+def test_label_transition_matrix(demo_project):
+    """Before/after labels from two students' attempts: counts and the problems that moved."""
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+    from acotd_tui.pipeline.transitions import label_transitions
+    from acotd_tui.store import NewAttempt, NewGrade
+
+    store = demo_project.store
+    pids = store.problems.ids(limit=6)
+    before_model = store.models.ensure("student").id
+    after_model = store.models.ensure("student+round1").id
+    plan = {pids[0]: ("H", "E"), pids[1]: ("H", "M"), pids[2]: ("M", "E"), pids[3]: ("E", "E"), pids[4]: ("M", "H")}
+    for model_id in (before_model, after_model):
+        store.attempts.add(
+            [NewAttempt(pid, model_id, "p", 0, "raw", "cot", "1", True) for pid in plan]
+        )
+    for pid, (before, after) in plan.items():
+        for model_id, label in ((before_model, before), (after_model, after)):
+            attempt = store.attempts.for_problems([pid], [model_id])[pid][0]
+            store.grades.add(
+                [NewGrade(pid, "emh", label, "judge", detail={"samples": [{"attempt_id": attempt.id}]})]
+            )
+    t = label_transitions(demo_project, "student", "student+round1", "emh")
+    assert t.compared == 5
+    assert t.count("H", "E") == 1 and t.count("H", "M") == 1 and t.count("E", "E") == 1
+    assert t.moved == {("H", "E"): [pids[0]], ("H", "M"): [pids[1]], ("M", "E"): [pids[2]], ("M", "H"): [pids[4]]}
+    result = CliRunner().invoke(
+        main, ["results", "-p", str(demo_project.root), "--transitions", "student", "student+round1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| H | 1 | 1 | 0 |" in result.output and f"H → E: problems {pids[0]}" in result.output
+    bad = CliRunner().invoke(main, ["results", "-p", str(demo_project.root), "--transitions", "student", "nobody"])
+    assert bad.exit_code != 0 and "no attempts by model 'nobody'" in bad.output

@@ -7,7 +7,8 @@
   share of problems its j-th sample solved (std is the sample standard deviation, 0 for n=1).
 - CoTQS: the `cotqs_judge` scores CoTs 1-5 on logical coherence, step completeness and
   factual correctness; a CoT's score is the mean of the three; the benchmark's CoTQS is the
-  mean over judged CoTs (`eval.cotqs_samples` per problem, default the first).
+  mean over judged CoTs, and its std the sample standard deviation over the n sample runs
+  (`eval.cotqs_samples` per problem: 0 = every sample, the default, as the tables need).
 - `thinking` turns Qwen3's `enable_thinking` chat-template switch on or off (the paper's
   Table 3 baseline "thinking off"); it is part of every request's key, so runs with thinking
   on and off never share samples.
@@ -326,6 +327,17 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             else {}
         )
         detail["judged"] = len(judged)
+        runs = [
+            statistics.fmean(
+                (s.coherence + s.completeness + s.factual) / 3  # type: ignore[operator]
+                for s in judged
+                if s.sample_index == j
+            )
+            for j in range(n)
+            if any(s.sample_index == j for s in judged)
+        ]
+        detail["cotqs_runs"] = runs  # CoTQS of sample run j (mean over its judged CoTs)
+        detail["cotqs_std"] = statistics.stdev(runs) if len(runs) > 1 else 0.0 if runs else None
         detail["truncated"] = sum(1 for s in samples if s.truncated)
         detail["samples"] = len(samples)
         store.evals.finish(ev.id, acc_mean=mean, acc_std=std, cotqs=cotqs, detail=detail)

@@ -125,21 +125,28 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     return rows, facts
 
 
+def label_rules(store: Any, scheme: str, problem_ids: list[int]) -> dict[str, int]:
+    """How many of the problems' automatic labels each grading rule made ("paper",
+    "checked"; "unrecorded" for imported or older grades, "human" when only a person's)."""
+    rules: Counter[str] = Counter()
+    for pid in problem_ids:
+        auto = [
+            g
+            for g in store.grades.history(pid, scheme)
+            if g.attempt_id is None and g.source != "human"
+        ]
+        detail = auto[-1].detail if auto else None
+        rule = detail.get("grading_rule") if isinstance(detail, dict) else None
+        rules[rule or ("human" if not auto else "unrecorded")] += 1
+    return dict(rules)
+
+
 def grading_facts(project: Project, dataset: Any, problem_ids: list[int]) -> dict[str, Any]:
     """Which E/M/H rule labelled the sampled problems, and what became of judge-vs-check
     conflicts: how many the sampled set kept, and how many the pool left out."""
     store = project.store
     labels = store.grades.labels(dataset.scheme, problem_ids)
-    rules: Counter[str] = Counter()
-    for pid in problem_ids:
-        auto = [
-            g
-            for g in store.grades.history(pid, dataset.scheme)
-            if g.attempt_id is None and g.source != "human"
-        ]
-        detail = auto[-1].detail if auto else None
-        rule = (detail or {}).get("grading_rule") if isinstance(detail, dict) else None
-        rules[rule or ("human" if not auto else "unrecorded")] += 1
+    rules = label_rules(store, dataset.scheme, problem_ids)
     kept = sum(1 for lab in labels.values() if lab.conflict and lab.human_label is None)
     return {
         "configured_rule": project.config.grading.rule,

@@ -255,3 +255,48 @@ def test_label_transition_matrix(demo_project):
     assert "| H | 1 | 1 | 0 |" in result.output and f"H → E: problems {pids[0]}" in result.output
     bad = CliRunner().invoke(main, ["results", "-p", str(demo_project.root), "--transitions", "student", "nobody"])
     assert bad.exit_code != 0 and "no attempts by model 'nobody'" in bad.output
+
+
+PAPER_FIXED = "/tmp/acotd-snapshots/paper"
+
+
+def test_results_screen_snapshot_with_both_tables(demo_template, snap_compare, monkeypatch):
+    """The Results screen on Table 4 (ablations vs ACoTD); Table 3 is the snapshot of
+    tests/test_snapshots.py's results screen."""
+    import shutil
+    from pathlib import Path
+
+    from acotd_tui.app import AcotdApp
+    from acotd_tui.project import Project
+
+    fixed = Path(PAPER_FIXED)
+    if fixed.exists():
+        shutil.rmtree(fixed)
+    fixed.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(demo_template, fixed)
+    project = Project.open(fixed)
+    for name, ok in (("p-base", False), ("p-base-nothink", False), ("p-acotd", True), ("p-random", False), ("p-only_long", True)):
+        for bench in ("amc23", "aime25", "math500"):
+            _fake_eval(project.store, name, bench, [[ok, True], [ok, False]], cotqs=(3.5, 4.0), truncated={(1, 1)})
+    project.close()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    async def run_before(pilot) -> None:
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+        await pilot.press("7")
+        for _ in range(4):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+        pilot.app.screen.query_one("#result-tabs").active = "tab-cotqs"
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+r")  # reload with the tab shown, so the table is laid out
+        for _ in range(4):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+
+    try:
+        assert snap_compare(AcotdApp(Project.open(fixed)), terminal_size=(130, 34), run_before=run_before)
+    finally:
+        shutil.rmtree(fixed, ignore_errors=True)

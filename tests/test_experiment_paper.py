@@ -300,3 +300,34 @@ def test_results_screen_snapshot_with_both_tables(demo_template, snap_compare, m
         assert snap_compare(AcotdApp(Project.open(fixed)), terminal_size=(130, 34), run_before=run_before)
     finally:
         shutil.rmtree(fixed, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_thinking_off_on_the_tiny_student(demo_project):
+    """--no-thinking reaches the chat template (the tiny Qwen3 template pre-fills an empty
+    think block), is stored apart from thinking-on runs, and an unknown adapter is refused."""
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+
+    root = str(demo_project.root)
+    store = demo_project.store
+    args = ["diagnose", "-p", root, "--source", "math", "--limit", "2", "-n", "1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, [*args, "--no-thinking"])
+    assert result.exit_code == 0, result.output
+    on = store.models.ensure("runs/tiny-student")
+    off = store.models.ensure("runs/tiny-student#no-thinking")
+    assert store.attempts.count(on.id) == 2 and store.attempts.count(off.id) == 2
+
+    ev = ["eval", "-p", root, "--benchmark", "amc23", "--limit", "1", "-n", "1", "--max-tokens", "8", "--no-cotqs"]
+    result = CliRunner().invoke(main, [*ev, "--no-thinking"])
+    assert result.exit_code == 0, result.output
+    evals = {e.name: e for e in store.evals.all()}
+    assert evals["runs/tiny-student#no-thinking"].params["sampling"]["enable_thinking"] is False
+    result = CliRunner().invoke(main, ev)
+    assert result.exit_code == 0, result.output
+    assert store.evals.get("runs/tiny-student", "amc23").params["sampling"]["enable_thinking"] is True
+
+    bad = CliRunner().invoke(main, [*args, "--adapter", "no-such-run"])
+    assert bad.exit_code != 0 and "no training run 'no-such-run'" in bad.output

@@ -126,6 +126,7 @@ def test_top_up_replaces_failing_items_by_the_same_level(demo_project, llm_serve
     export_dataset(project, ExportParams(dataset="ds", formats=["trl"], out=str(card_dir)))
     card = (card_dir / "README.md").read_text()
     assert "no shortfall" in card and "2 items replaced" in card
+    assert "distillation round: 1" in card
 
     # Items that keep failing after every top-up round: the shortfall is stated by level.
     ds2 = service.create(
@@ -255,6 +256,12 @@ def test_label_transition_matrix(demo_project):
     assert "| H | 1 | 1 | 0 |" in result.output and f"H → E: problems {pids[0]}" in result.output
     bad = CliRunner().invoke(main, ["results", "-p", str(demo_project.root), "--transitions", "student", "nobody"])
     assert bad.exit_code != 0 and "no attempts by model 'nobody'" in bad.output
+    # A second round samples from the labels now current, and says which round it is.
+    made = CliRunner().invoke(
+        main, ["sample", "create", "round2", "-p", str(demo_project.root), "-k", "5", "--round", "2"]
+    )
+    assert made.exit_code == 0, made.output
+    assert store.topups.round(store.datasets.get("round2").id) == 2
 
 
 PAPER_FIXED = "/tmp/acotd-snapshots/paper"

@@ -156,7 +156,14 @@ def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
 @click.argument("name")
 @project_option
 @sampling_options
-def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
+@click.option(
+    "--round",
+    "round_number",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Distillation round: 2 when sampling from the labels of a student trained in round 1.",
+)
+def sample_create(name, project_dir, round_number, **kw) -> None:  # noqa: ANN001
     """Create the dataset NAME (frozen: it never changes afterwards)."""
     from acotd_tui.pipeline.sampling import SamplingService
 
@@ -166,7 +173,11 @@ def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
         plan = service.preview(request)
         _show_plan(plan)
         dataset = service.create(name, request)
-    info(f"created dataset {dataset.name}: {dataset.size} problems ({dataset.params['counts']})")
+        if round_number != 1:
+            project.store.topups.set_round(dataset.id, round_number)
+    info(
+        f"created dataset {dataset.name} (round {round_number}): {dataset.size} problems ({dataset.params['counts']})"
+    )
 
 
 @sample_group.command("list")

@@ -121,6 +121,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         "grading": grading_facts(project, dataset, [i.problem_id for i in items]),
         "status": set_status(store, dataset.name),
         "topups": store.topups.list(dataset.id),
+        "round": store.topups.round(dataset.id),
     }
     return rows, facts
 
@@ -164,6 +165,7 @@ def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
         "",
         f"Distillation set made by acotd-tui: {facts['rows']} training examples from {facts['items']} sampled problems.",
         "",
+        f"- distillation round: {facts['round']}",
         f"- sampling: `{ds.strategy}` ({ds.scheme}), seed {ds.seed}, parameters `{json.dumps({k: v for k, v in ds.params.items() if k not in ('excluded',)}, sort_keys=True)}`",
         f"- excluded before sampling: {ds.params.get('excluded', {})}",
         f"- grading rule: `{facts['grading']['configured_rule']}` (labels of the sampled problems by rule: {facts['grading']['rules']}); judge-vs-check conflicts: {facts['grading']['conflicts_kept']} kept in this set, {facts['grading']['conflicts_left_out']} left out of the pool",

@@ -338,3 +338,30 @@ def test_thinking_off_on_the_tiny_student(demo_project):
 
     bad = CliRunner().invoke(main, [*args, "--adapter", "no-such-run"])
     assert bad.exit_code != 0 and "no training run 'no-such-run'" in bad.output
+
+
+def test_experiment_refuses_a_short_plan_and_checked_labels_under_paper(demo_project):
+    """Nothing is evaluated or taught when a plan cannot be filled (unless --accept-nearest),
+    and --paper refuses a pool labelled under the "checked" rule."""
+    from acotd_tui.jobs import submit
+    from acotd_tui.pipeline.experiment import ExperimentParams
+    from acotd_tui.store import NewGrade
+
+    store = demo_project.store
+    hard = len(store.problems.ids(ProblemFilter(labels=("H",))))
+    params = ExperimentParams(
+        name="short", methods=["fixed_6_3_1"], k=20 * hard, n=1, limit=1, from_reference=True
+    )
+    job = submit(demo_project, "experiment", params.to_job())
+    assert job.status == "failed" and "give --accept-nearest" in job.error
+    assert store.evals.all() == [] and not [j for j in store.jobs.list() if j.kind == "teach"]
+
+    pool = store.problems.ids(ProblemFilter(labels=("E",)))[:3]
+    store.grades.add(
+        [NewGrade(pid, "emh", "E", "judge", detail={"grading_rule": "checked"}) for pid in pool]
+    )
+    paper = ExperimentParams(name="p", methods=["acotd"], k=10, paper=True, baseline=False)
+    job = submit(demo_project, "experiment", paper.to_job())
+    assert job.status == "failed" and "made under the 'checked' rule" in job.error
+    with pytest.raises(Exception, match="no dataset"):
+        store.datasets.get("p-acotd")

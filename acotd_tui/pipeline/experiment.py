@@ -239,6 +239,8 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
             row = f"{params.name}-baseline-{_slug(model)}"
             base_rows.append((row, model, _eval_params(params, benchmarks, name=row, model=model)))
     ctx.set_total(len(params.methods) * 4 + len(base_rows))
+    # Every arm's set first: a plan that must be refused is refused before anything is spent.
+    datasets = {method: _dataset(ctx, params, method) for method in params.methods}
     rows: list[str] = []
     runs: list[str] = []
     roles: dict[str, Role] = {}
@@ -250,7 +252,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         roles[row], labels[row] = Role.BASELINE, label
         ctx.advance(1)
     for method in params.methods:
-        dataset = _dataset(ctx, params, method)
+        dataset = datasets[method]
         _child(
             ctx,
             "teach",

@@ -436,3 +436,52 @@ def test_calibration_against_scripted_judge(project, llm_server, point_at, share
     assert gsm.compared == 16 and 0 < gsm.agreement < 1
     pb = next(r for r in rows if r.name == "E/M/H vs ProcessBench experts")
     assert pb.compared > 0 and sum(pb.confusion["E"].values()) == 0
+
+
+def test_both_grading_rules_end_to_end(project, tmp_path, llm_server, point_at):
+    """The judge calls a right answer Medium: under the paper's rule (the default) the label is
+    M, flagged and queued but kept in the pool; under "checked" it is E."""
+    from acotd_tui.pipeline.sampling import SamplingService
+
+    from .test_diagnose import small_project
+
+    small_project(
+        project,
+        tmp_path,
+        [{"problem": "P one?", "answer": "1"}, {"problem": "P two?", "answer": "2"}],
+    )
+    point_at(project, llm_server, roles=("student", "judge"))
+    llm_server.configure(
+        rules=[
+            {"contains": "P one", "reply": "\\boxed{1}"},  # right
+            {"contains": "P two", "reply": "\\boxed{3}"},  # wrong
+        ]
+    )
+    submit(project, "diagnose", {})
+    llm_server.reset()
+    llm_server.configure(
+        rules=[{"contains": "P one?", "reply": MEDIUM}, {"contains": "P two?", "reply": HARD}]
+    )
+    one, two = project.store.problems.ids()
+    assert project.config.grading.rule == "paper"
+    result = CliRunner().invoke(
+        main, ["grade", "-p", str(project.root), "--attempts-of", "openai/test-student"]
+    )
+    assert result.exit_code == 0, result.output
+    lab = project.store.grades.label(one, "emh")
+    assert lab.label == "M" and lab.conflict and lab.needs_review and lab.symbolic_correct is True
+    assert project.store.grades.label(two, "emh").label == "H"
+    assert one in project.store.grades.queue("emh", "conflict")
+    service = SamplingService(project)
+    assert one in service.preview(service.default_request(k=2, decontaminate=False)).pool["M"]
+
+    result = CliRunner().invoke(
+        main,
+        ["grade", "-p", str(project.root), "--attempts-of", "openai/test-student", "--regrade", "--rule", "checked"],
+    )
+    assert result.exit_code == 0, result.output
+    lab = project.store.grades.label(one, "emh")
+    assert lab.label == "E" and lab.conflict and lab.symbolic_correct is True
+    assert project.store.grades.label(two, "emh").label == "H"
+    latest = [g for g in project.store.grades.history(one, "emh") if g.attempt_id is None][-1]
+    assert latest.detail["grading_rule"] == "checked"

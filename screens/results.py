@@ -61,7 +61,10 @@ class ResultsScreen(AcotdScreen):
             "No finished evaluations yet: run `acotd eval` or launch an eval job (Jobs: n)."
             if not table.rows
             else "\n".join(
-                [f"{len(table.rows)} models × {len(table.benchmarks)} benchmarks", *table.footnotes()]
+                [
+                    f"{len(table.rows)} models × {len(table.benchmarks)} benchmarks",
+                    *table.footnotes(),
+                ]
             )
         )
         self.query_one("#results-note", Static).update(note)

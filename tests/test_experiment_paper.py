@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from acotd_tui.store import ProblemFilter
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.pipeline.random_arm import (
@@ -15,7 +16,6 @@ from acotd_tui.pipeline.random_arm import (
     random_pool,
 )
 from acotd_tui.pipeline.sampling import SamplingService
-from acotd_tui.store import ProblemFilter
 
 
 def test_random_arm_ignores_labels_and_keeps_the_acotd_cot_mix(demo_project):
@@ -42,7 +42,9 @@ def test_random_arm_ignores_labels_and_keeps_the_acotd_cot_mix(demo_project):
     assert {i.problem_id for i in items} - labelled  # drawn without regard to labels
     # Kinds do not follow labels: among labelled problems drawn, Hard ones get short CoTs too.
     labels = store.grades.labels("emh", [i.problem_id for i in items])
-    kinds_of_hard = {i.cot_kind for i in items if i.problem_id in labels and labels[i.problem_id].label == "H"}
+    kinds_of_hard = {
+        i.cot_kind for i in items if i.problem_id in labels and labels[i.problem_id].label == "H"
+    }
     assert kinds_of_hard == {"short", "long"}
     assert ds.strategy == "random_pool" and ds.params["counts"] == {"short": 134, "long": 66}
 
@@ -82,7 +84,9 @@ def _teacher_rules(project, problem_ids, *, hopeless=()):
     ]
 
 
-def test_top_up_replaces_failing_items_by_the_same_level(demo_project, llm_server, point_at, tmp_path):
+def test_top_up_replaces_failing_items_by_the_same_level(
+    demo_project, llm_server, point_at, tmp_path
+):
     """An item whose CoTs all fail is retired and replaced by an unused problem of the same
     level and kind (seeded, recorded), so the verified set is exactly K; when a level runs
     out, the shortfall is stated in the result and the dataset card."""
@@ -113,8 +117,14 @@ def test_top_up_replaces_failing_items_by_the_same_level(demo_project, llm_serve
     topups = store.topups.list(ds.id)
     assert {t.replaced_problem_id for t in topups} == hopeless
     by_replaced = {t.replaced_problem_id: t for t in topups}
-    assert by_replaced[hard[0].problem_id].label == "H" and by_replaced[hard[0].problem_id].cot_kind == "long"
-    assert by_replaced[easy[0].problem_id].label == "E" and by_replaced[easy[0].problem_id].cot_kind == "short"
+    assert (
+        by_replaced[hard[0].problem_id].label == "H"
+        and by_replaced[hard[0].problem_id].cot_kind == "long"
+    )
+    assert (
+        by_replaced[easy[0].problem_id].label == "E"
+        and by_replaced[easy[0].problem_id].cot_kind == "short"
+    )
     labels = store.grades.labels("emh", [t.problem_id for t in topups])
     assert all(labels[t.problem_id].label == t.label for t in topups)
     active = active_items(store, ds.id)
@@ -147,20 +157,27 @@ def test_top_up_replaces_failing_items_by_the_same_level(demo_project, llm_serve
     assert job2.result["shortfall_by_label"] == {"H": 3}
     assert job2.result["replaced"] == 3 * demo_project.config.verification.max_topup_rounds
     assert "short of the planned 3" in job2.result["message"]
-    assert {i.problem_id for i in items2} <= {t.replaced_problem_id for t in store.topups.list(ds2.id)}
+    assert {i.problem_id for i in items2} <= {
+        t.replaced_problem_id for t in store.topups.list(ds2.id)
+    }
 
 
 def _fake_eval(store, name, bench, correct, *, cotqs=(4.0, 4.0), truncated=(), adapter=""):
     """A finished evaluation with n = len(correct[0]) samples per item (no model needed)."""
     import statistics
 
-    from acotd_tui.pipeline.evaluate import accuracy
     from acotd_tui.store import EvalSample, problem_hash
 
+    from acotd_tui.pipeline.evaluate import accuracy
+
     n = len(correct[0])
-    ev = store.evals.ensure(name, bench, model="m", adapter=adapter, n=n, params={}, items=len(correct), job_id=None)
+    ev = store.evals.ensure(
+        name, bench, model="m", adapter=adapter, n=n, params={}, items=len(correct), job_id=None
+    )
     samples = [
-        EvalSample(i, j, problem_hash(f"{bench}{i}"), "1", "1", ok, (i, j) in truncated, "", "cot", 1)
+        EvalSample(
+            i, j, problem_hash(f"{bench}{i}"), "1", "1", ok, (i, j) in truncated, "", "cot", 1
+        )
         for i, row in enumerate(correct)
         for j, ok in enumerate(row)
     ]
@@ -172,7 +189,11 @@ def _fake_eval(store, name, bench, correct, *, cotqs=(4.0, 4.0), truncated=(), a
         acc_mean=mean,
         acc_std=std,
         cotqs=statistics.fmean(cotqs),
-        detail={"cotqs_std": statistics.stdev(cotqs), "truncated": len(truncated), "samples": len(samples)},
+        detail={
+            "cotqs_std": statistics.stdev(cotqs),
+            "truncated": len(truncated),
+            "samples": len(samples),
+        },
     )
 
 
@@ -181,7 +202,14 @@ def test_paper_tables_layout_avg_and_reference_rows(project, tmp_path):
 
     store = project.store
     both = ("amc23", "aime25")
-    _fake_eval(store, "x-base", "amc23", [[True, False], [False, False]], cotqs=(3.0, 3.5), truncated={(1, 1)})
+    _fake_eval(
+        store,
+        "x-base",
+        "amc23",
+        [[True, False], [False, False]],
+        cotqs=(3.0, 3.5),
+        truncated={(1, 1)},
+    )
     _fake_eval(store, "x-base", "aime25", [[False, False], [False, False]])
     _fake_eval(store, "x-base-nothink", "amc23", [[False, False], [False, False]])  # no AIME25
     for name, ok in (("x-acotd", True), ("x-random", False), ("x-only_long", True)):
@@ -215,7 +243,14 @@ def test_paper_tables_layout_avg_and_reference_rows(project, tmp_path):
     assert not any(r[0].endswith("(paper)") for r in table.table3()[1])
     out = tmp_path / "report"
     names = {f.name for f in write_report(store, out, table=table)}
-    assert {"table3.md", "table3.csv", "table3.tex", "table3.png", "table4.tex", "gains.png"} <= names
+    assert {
+        "table3.md",
+        "table3.csv",
+        "table3.tex",
+        "table3.png",
+        "table4.tex",
+        "gains.png",
+    } <= names
     tex = (out / "table4.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
     md = (out / "table4.md").read_text()
@@ -224,17 +259,23 @@ def test_paper_tables_layout_avg_and_reference_rows(project, tmp_path):
 
 def test_label_transition_matrix(demo_project):
     """Before/after labels from two students' attempts: counts and the problems that moved."""
+    from acotd_tui.store import NewAttempt, NewGrade
     from click.testing import CliRunner
 
     from acotd_tui.cli import main
     from acotd_tui.pipeline.transitions import label_transitions
-    from acotd_tui.store import NewAttempt, NewGrade
 
     store = demo_project.store
     pids = store.problems.ids(limit=6)
     before_model = store.models.ensure("student").id
     after_model = store.models.ensure("student+round1").id
-    plan = {pids[0]: ("H", "E"), pids[1]: ("H", "M"), pids[2]: ("M", "E"), pids[3]: ("E", "E"), pids[4]: ("M", "H")}
+    plan = {
+        pids[0]: ("H", "E"),
+        pids[1]: ("H", "M"),
+        pids[2]: ("M", "E"),
+        pids[3]: ("E", "E"),
+        pids[4]: ("M", "H"),
+    }
     for model_id in (before_model, after_model):
         store.attempts.add(
             [NewAttempt(pid, model_id, "p", 0, "raw", "cot", "1", True) for pid in plan]
@@ -243,22 +284,35 @@ def test_label_transition_matrix(demo_project):
         for model_id, label in ((before_model, before), (after_model, after)):
             attempt = store.attempts.for_problems([pid], [model_id])[pid][0]
             store.grades.add(
-                [NewGrade(pid, "emh", label, "judge", detail={"samples": [{"attempt_id": attempt.id}]})]
+                [
+                    NewGrade(
+                        pid, "emh", label, "judge", detail={"samples": [{"attempt_id": attempt.id}]}
+                    )
+                ]
             )
     t = label_transitions(demo_project, "student", "student+round1", "emh")
     assert t.compared == 5
     assert t.count("H", "E") == 1 and t.count("H", "M") == 1 and t.count("E", "E") == 1
-    assert t.moved == {("H", "E"): [pids[0]], ("H", "M"): [pids[1]], ("M", "E"): [pids[2]], ("M", "H"): [pids[4]]}
+    assert t.moved == {
+        ("H", "E"): [pids[0]],
+        ("H", "M"): [pids[1]],
+        ("M", "E"): [pids[2]],
+        ("M", "H"): [pids[4]],
+    }
     result = CliRunner().invoke(
-        main, ["results", "-p", str(demo_project.root), "--transitions", "student", "student+round1"]
+        main,
+        ["results", "-p", str(demo_project.root), "--transitions", "student", "student+round1"],
     )
     assert result.exit_code == 0, result.output
     assert "| H | 1 | 1 | 0 |" in result.output and f"H → E: problems {pids[0]}" in result.output
-    bad = CliRunner().invoke(main, ["results", "-p", str(demo_project.root), "--transitions", "student", "nobody"])
+    bad = CliRunner().invoke(
+        main, ["results", "-p", str(demo_project.root), "--transitions", "student", "nobody"]
+    )
     assert bad.exit_code != 0 and "no attempts by model 'nobody'" in bad.output
     # A second round samples from the labels now current, and says which round it is.
     made = CliRunner().invoke(
-        main, ["sample", "create", "round2", "-p", str(demo_project.root), "-k", "5", "--round", "2"]
+        main,
+        ["sample", "create", "round2", "-p", str(demo_project.root), "-k", "5", "--round", "2"],
     )
     assert made.exit_code == 0, made.output
     assert store.topups.round(store.datasets.get("round2").id) == 2
@@ -282,9 +336,22 @@ def test_results_screen_snapshot_with_both_tables(demo_template, snap_compare, m
     fixed.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(demo_template, fixed)
     project = Project.open(fixed)
-    for name, ok in (("p-base", False), ("p-base-nothink", False), ("p-acotd", True), ("p-random", False), ("p-only_long", True)):
+    for name, ok in (
+        ("p-base", False),
+        ("p-base-nothink", False),
+        ("p-acotd", True),
+        ("p-random", False),
+        ("p-only_long", True),
+    ):
         for bench in ("amc23", "aime25", "math500"):
-            _fake_eval(project.store, name, bench, [[ok, True], [ok, False]], cotqs=(3.5, 4.0), truncated={(1, 1)})
+            _fake_eval(
+                project.store,
+                name,
+                bench,
+                [[ok, True], [ok, False]],
+                cotqs=(3.5, 4.0),
+                truncated={(1, 1)},
+            )
     project.close()
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
@@ -304,7 +371,9 @@ def test_results_screen_snapshot_with_both_tables(demo_template, snap_compare, m
             await pilot.pause(0.1)
 
     try:
-        assert snap_compare(AcotdApp(Project.open(fixed)), terminal_size=(130, 34), run_before=run_before)
+        assert snap_compare(
+            AcotdApp(Project.open(fixed)), terminal_size=(130, 34), run_before=run_before
+        )
     finally:
         shutil.rmtree(fixed, ignore_errors=True)
 
@@ -327,14 +396,29 @@ def test_thinking_off_on_the_tiny_student(demo_project):
     off = store.models.ensure("runs/tiny-student#no-thinking")
     assert store.attempts.count(on.id) == 2 and store.attempts.count(off.id) == 2
 
-    ev = ["eval", "-p", root, "--benchmark", "amc23", "--limit", "1", "-n", "1", "--max-tokens", "8", "--no-cotqs"]
+    ev = [
+        "eval",
+        "-p",
+        root,
+        "--benchmark",
+        "amc23",
+        "--limit",
+        "1",
+        "-n",
+        "1",
+        "--max-tokens",
+        "8",
+        "--no-cotqs",
+    ]
     result = CliRunner().invoke(main, [*ev, "--no-thinking"])
     assert result.exit_code == 0, result.output
     evals = {e.name: e for e in store.evals.all()}
     assert evals["runs/tiny-student#no-thinking"].params["sampling"]["enable_thinking"] is False
     result = CliRunner().invoke(main, ev)
     assert result.exit_code == 0, result.output
-    assert store.evals.get("runs/tiny-student", "amc23").params["sampling"]["enable_thinking"] is True
+    assert (
+        store.evals.get("runs/tiny-student", "amc23").params["sampling"]["enable_thinking"] is True
+    )
 
     bad = CliRunner().invoke(main, [*args, "--adapter", "no-such-run"])
     assert bad.exit_code != 0 and "no training run 'no-such-run'" in bad.output
@@ -343,9 +427,10 @@ def test_thinking_off_on_the_tiny_student(demo_project):
 def test_experiment_refuses_a_short_plan_and_checked_labels_under_paper(demo_project):
     """Nothing is evaluated or taught when a plan cannot be filled (unless --accept-nearest),
     and --paper refuses a pool labelled under the "checked" rule."""
+    from acotd_tui.store import NewGrade
+
     from acotd_tui.jobs import submit
     from acotd_tui.pipeline.experiment import ExperimentParams
-    from acotd_tui.store import NewGrade
 
     store = demo_project.store
     hard = len(store.problems.ids(ProblemFilter(labels=("H",))))

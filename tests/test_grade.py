@@ -477,7 +477,16 @@ def test_both_grading_rules_end_to_end(project, tmp_path, llm_server, point_at):
 
     result = CliRunner().invoke(
         main,
-        ["grade", "-p", str(project.root), "--attempts-of", "openai/test-student", "--regrade", "--rule", "checked"],
+        [
+            "grade",
+            "-p",
+            str(project.root),
+            "--attempts-of",
+            "openai/test-student",
+            "--regrade",
+            "--rule",
+            "checked",
+        ],
     )
     assert result.exit_code == 0, result.output
     lab = project.store.grades.label(one, "emh")

@@ -130,7 +130,7 @@ def test_zte_curriculum(demo_project):
     # The ZTE defaults: weights decrease with level, and every CoT is long.
     weights = demo_project.config.sampling.curriculum
     order = ["easy", "1", "2", "3", "4", "5"]
-    assert all(weights[a] > weights[b] for a, b in zip(order, order[1:]))
+    assert all(weights[a] > weights[b] for a, b in zip(order, order[1:], strict=False))
     default = service.create(
         "curr-default",
         service.default_request(k=12, strategy="curriculum", scheme="zte", ratios=dict(weights)),

@@ -258,7 +258,9 @@ def test_truncated_cot_fails_verification_and_never_exports(
     job = submit(
         project,
         "verify",
-        VerifyParams(dataset="ds", max_regenerations=1, spot_check_fraction=0.0, top_up=False).to_job(),
+        VerifyParams(
+            dataset="ds", max_regenerations=1, spot_check_fraction=0.0, top_up=False
+        ).to_job(),
     )
     assert job.status == "done", job.error
     cots = project.store.cots.for_problems([cut])[cut]
@@ -266,12 +268,18 @@ def test_truncated_cot_fails_verification_and_never_exports(
     assert all(c.finish_reason == "length" for c in cots)
     assert all(c.verified is False and c.verify_detail.startswith("truncated") for c in cots)
     assert job.result["exportable"] == len(items) - 1
-    result = export_dataset(project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "a")))
+    result = export_dataset(
+        project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "a"))
+    )
     assert result["skipped"] == {"unverified": 1}
     # A store verified before truncation was checked: the cut-off CoT is marked verified.
     with project.store.db.tx() as conn:
         project.store.cots.set_verification(conn, [(cots[-1].id, True, "old rule", None)])
-    result = export_dataset(project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "b")))
+    result = export_dataset(
+        project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "b"))
+    )
     assert result["skipped"] == {"truncated": 1}
-    rows = [json.loads(line) for line in (tmp_path / "b" / "messages.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "b" / "messages.jsonl").read_text().splitlines()
+    ]
     assert cut not in {r["problem_id"] for r in rows} and len(rows) == len(items) - 1

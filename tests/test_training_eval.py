@@ -275,7 +275,12 @@ def test_experiment_on_the_tiny_setup(demo_project, llm_server, point_at):
         assert "AMC23 Acc" in table and "MATH500 CoTQS" in table and "4.00" in table
     assert (out / "table3.tex").exists() and (out / "table4.png").stat().st_size > 1000
     assert (out / "gains.png").stat().st_size > 1000
-    assert set(job.result["rows"]) >= {"tiny-base", "tiny-base-nothink", "tiny-acotd", "tiny-random"}
+    assert set(job.result["rows"]) >= {
+        "tiny-base",
+        "tiny-base-nothink",
+        "tiny-acotd",
+        "tiny-random",
+    }
     random_items = project.store.datasets.items(project.store.datasets.get("tiny-random").id)
     assert {i.label for i in random_items} == {"-"}  # no classification
     assert (out / "accuracy.png").stat().st_size > 1000 and (out / "loss.png").stat().st_size > 1000

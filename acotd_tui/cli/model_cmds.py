@@ -295,7 +295,13 @@ def results_cmd(
 ) -> None:  # noqa: ANN001
     """Evaluation results in the paper's layout: Table 3 (baselines vs ACoTD) and Table 4
     (ablations vs ACoTD), Acc and CoTQS mean ± std."""
-    from acotd_tui.pipeline.results import CAPTIONS, ResultsTable, load_reference, markdown, write_report
+    from acotd_tui.pipeline.results import (
+        CAPTIONS,
+        ResultsTable,
+        load_reference,
+        markdown,
+        write_report,
+    )
 
     with open_project(project_dir) as project:
         if transitions:
@@ -315,7 +321,9 @@ def results_cmd(
             return
         for number in (3, 4):
             click.echo(
-                markdown(table.header(number), table.body(number), CAPTIONS[number], table.footnotes())
+                markdown(
+                    table.header(number), table.body(number), CAPTIONS[number], table.footnotes()
+                )
             )
         if out:
             runs = sorted({e.adapter for e in table.cells.values() if e.adapter})

@@ -140,7 +140,8 @@ def aggregate_emh_paper(samples: list[SampleGrade]) -> Aggregate:
     checked = "not checked" if rate is None else f"check: {rate:.0%} of samples correct"
     return Aggregate(
         label,
-        conflict is not None,  # queued for review; the label stays and the problem stays in the pool
+        conflict
+        is not None,  # queued for review; the label stays and the problem stays in the pool
         conflict,
         rate,
         f"judge votes {dict(votes)}; {checked}",

@@ -126,7 +126,11 @@ def plan(
     if params.limit is not None:
         ids = ids[: params.limit]
     sampling = sampling_from_role(role, n=samples)
-    identity = f"{role.model}|{adapter_path(project, params.adapter) or ''}" if params.adapter else role.model
+    identity = (
+        f"{role.model}|{adapter_path(project, params.adapter) or ''}"
+        if params.adapter
+        else role.model
+    )
     items: list[WorkItem[AttemptTarget]] = []
     already = 0
     for start in range(0, len(ids), 2000):

@@ -123,7 +123,9 @@ def _dataset(ctx: JobContext, params: ExperimentParams, method: str) -> str:
                 k=k,
                 seed=params.seed,
                 kinds=params.random_kinds,
-                long_share=_acotd_long_share(ctx, params) if params.random_kinds == "acotd" else None,
+                long_share=_acotd_long_share(ctx, params)
+                if params.random_kinds == "acotd"
+                else None,
                 accept_nearest=params.accept_nearest,
             ),
         )
@@ -142,8 +144,12 @@ def _dataset(ctx: JobContext, params: ExperimentParams, method: str) -> str:
         _check_paper_labels(ctx, [pid for ids in plan.pool.values() for pid in ids])
     if not plan.feasible:
         if not params.accept_nearest:
-            raise AcotdError(f"{method}: {plan.describe_shortfall()} (give --accept-nearest, or lower K)")
-        ctx.note(f"{method}: {plan.describe_shortfall()}; taking the nearest plan (--accept-nearest)")
+            raise AcotdError(
+                f"{method}: {plan.describe_shortfall()} (give --accept-nearest, or lower K)"
+            )
+        ctx.note(
+            f"{method}: {plan.describe_shortfall()}; taking the nearest plan (--accept-nearest)"
+        )
     service.create(name, request)
     return name
 
@@ -226,14 +232,22 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         base_rows.append(
             (
                 f"{params.name}-base",
-                "student (thinking on)" if params.thinking is not False else "student (thinking off)",
-                _eval_params(params, benchmarks, name=f"{params.name}-base", thinking=params.thinking),
+                "student (thinking on)"
+                if params.thinking is not False
+                else "student (thinking off)",
+                _eval_params(
+                    params, benchmarks, name=f"{params.name}-base", thinking=params.thinking
+                ),
             )
         )
         if thinking_off and params.thinking is not False:
             row = f"{params.name}-base-nothink"
             base_rows.append(
-                (row, "student (thinking off)", _eval_params(params, benchmarks, name=row, thinking=False))
+                (
+                    row,
+                    "student (thinking off)",
+                    _eval_params(params, benchmarks, name=row, thinking=False),
+                )
             )
         for model in baselines:
             row = f"{params.name}-baseline-{_slug(model)}"
@@ -317,4 +331,3 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         "message": f"tables and plots in {out}"
         + (f"; {len(shortfalls)} arms short of K (stated under the tables)" if shortfalls else ""),
     }
-

@@ -178,7 +178,11 @@ def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
         ),
         f"- top-up at verification: {facts['status']['replaced']} items replaced by unused problems of the same level"
         + (
-            "; " + ", ".join(f"{t.replaced_problem_id}->{t.problem_id if t.problem_id is not None else 'none'} ({t.label})" for t in facts["topups"][:50])
+            "; "
+            + ", ".join(
+                f"{t.replaced_problem_id}->{t.problem_id if t.problem_id is not None else 'none'} ({t.label})"
+                for t in facts["topups"][:50]
+            )
             if facts["topups"]
             else ""
         ),

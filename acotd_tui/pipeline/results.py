@@ -181,7 +181,8 @@ class ResultsTable:
         return [
             b
             for b in self.benchmarks
-            if rows and all((c := self.cell(r, b)) is not None and c.acc_mean is not None for r in rows)
+            if rows
+            and all((c := self.cell(r, b)) is not None and c.acc_mean is not None for r in rows)
         ]
 
     def _avg(self, row: str, bench: list[str], field_name: str) -> float | None:
@@ -192,7 +193,11 @@ class ResultsTable:
     def header(self, number: int) -> list[str]:
         rows = self.table_rows(number)
         common = self.common_benchmarks(rows)
-        avg = "Avg" if common == self.benchmarks else f"Avg ({', '.join(self.title(b) for b in common) or 'none'})"
+        avg = (
+            "Avg"
+            if common == self.benchmarks
+            else f"Avg ({', '.join(self.title(b) for b in common) or 'none'})"
+        )
         out = ["model"]
         for b in self.benchmarks:
             out += [f"{self.title(b)} Acc", f"{self.title(b)} CoTQS"]
@@ -311,7 +316,13 @@ def markdown(
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
         text = text.replace(a, b)
     return text.replace("±", r"$\pm$")
 
@@ -436,11 +447,15 @@ def plot_gains(table: ResultsTable, path: Path) -> list[Path]:
         return []
     plt = _pyplot()
     names = list(gains)
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(table.benchmarks) * max(1, len(names)) / 2), 4))
+    fig, ax = plt.subplots(
+        figsize=(max(6, 1.4 * len(table.benchmarks) * max(1, len(names)) / 2), 4)
+    )
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         values = [gains[name].get(b, 0.0) for b in table.benchmarks]
-        ax.bar([x + i * width for x in range(len(table.benchmarks))], values, width, label=f"vs {name}")
+        ax.bar(
+            [x + i * width for x in range(len(table.benchmarks))], values, width, label=f"vs {name}"
+        )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(
         [x + 0.4 - width / 2 for x in range(len(table.benchmarks))],

@@ -87,9 +87,7 @@ def label_transitions(
 
 def transition_markdown(t: Transitions, show: int = 20) -> str:
     used = [
-        label
-        for label in t.labels
-        if any(t.count(label, b) or t.count(b, label) for b in t.labels)
+        label for label in t.labels if any(t.count(label, b) or t.count(b, label) for b in t.labels)
     ] or list(t.labels[:-1])
     lines = [
         f"**Label transitions ({t.scheme}): {t.before} → {t.after}, {t.compared} problems graded for both**",

@@ -15,7 +15,8 @@
 3b. Top-up (`verification.top_up`, on by default): such an item is then retired and replaced
    by an unused problem of the same level (same CoT kind), drawn with a seed derived from
    the dataset's and recorded with the job (`store.topups`), then taught and verified like
-   the rest, up to `verification.max_topup_rounds` rounds; so a verified set is exactly K
+   the rest, up to `verification.max_topup_rounds` rounds per run (a re-run continues the
+   round count, so each round has its own seed); so a verified set is exactly K
    with the planned mix whenever the pool allows. When a level runs out, the shortfall is
    recorded and stated in the result, the dataset card and under the experiment tables.
 4. `verification.spot_check_fraction` of the verified CoTs of each level are queued for a
@@ -265,8 +266,10 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     ctx.set_total(len(active_items(store, dataset.id)))
     checker = OutcomeChecker.for_project(project)
     regenerated = replaced = 0
+    # A re-run continues the count of top-up rounds, so each round draws with its own seed.
+    earlier = len({t.seed for t in store.topups.list(dataset.id)})
     try:
-        for topup_round in range(cfg.max_topup_rounds + 1):
+        for topup_round in range(earlier, earlier + cfg.max_topup_rounds + 1):
             items = active_items(store, dataset.id)
             kinds = {i.problem_id: i.cot_kind for i in items}
             for round_index in range(max_regen + 1):
@@ -280,7 +283,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                 cots = store.cots.for_problems(list(kinds))
                 regenerated += await _regenerate(ctx, params, failing, kinds, cots)
             failing = _failing(store, kinds)
-            if not top_up or not failing or topup_round == cfg.max_topup_rounds:
+            if not top_up or not failing or topup_round == earlier + cfg.max_topup_rounds:
                 break
             rows = draw_replacements(project, dataset, items, failing, topup_round)
             store.topups.record(dataset.id, rows, ctx.job_id)

@@ -29,6 +29,9 @@ class ResultsScreen(AcotdScreen):
                 yield PlotextPlot(id="acc-plot")
             with TabPane("Table 4: ablations vs ACoTD", id="tab-cotqs"):
                 yield DataTable(id="table4", cursor_type="row")
+            with TabPane("Transitions", id="tab-transitions"):
+                yield Static("", id="transitions-note")
+                yield DataTable(id="transitions", cursor_type="row")
             with TabPane("Training", id="tab-train"):
                 yield DataTable(id="runs", cursor_type="row")
                 yield PlotextPlot(id="loss-plot")
@@ -46,6 +49,28 @@ class ResultsScreen(AcotdScreen):
             lambda: (self.services.results(), self.services.train_runs()),
             then=self.show,
             group="results",
+        )
+        self.call(self.services.transitions, then=self.show_transitions, group="transitions")
+
+    def show_transitions(self, t) -> None:  # noqa: ANN001
+        """E/M/H before (the student) → after (its trained version), counts per cell."""
+        note = self.query_one("#transitions-note", Static)
+        dt = self.query_one("#transitions", DataTable)
+        dt.clear(columns=True)
+        if t is None:
+            note.update(
+                "No next round yet: `acotd diagnose --adapter RUN`, then "
+                "`acotd grade --attempts-of MODEL+RUN --regrade`."
+            )
+            return
+        used = [a for a in t.labels if any(t.count(a, b) or t.count(b, a) for b in t.labels)]
+        dt.add_columns("before \\ after", *used)
+        for a in used:
+            dt.add_row(a, *(str(t.count(a, b)) for b in used))
+        moved = sum(len(v) for v in t.moved.values())
+        note.update(
+            f"{t.before} → {t.after}: {t.compared} problems graded for both, {moved} moved "
+            "(`acotd results --transitions` lists them)"
         )
 
     def show(self, data) -> None:  # noqa: ANN001

@@ -450,3 +450,54 @@ def test_experiment_refuses_a_short_plan_and_checked_labels_under_paper(demo_pro
     assert job.status == "failed" and "made under the 'checked' rule" in job.error
     with pytest.raises(Exception, match="no dataset"):
         store.datasets.get("p-acotd")
+
+
+def _two_rounds(store, before, after, plan):
+    """Attempts and per-problem grades for two students: plan = {pid: (label, label)}."""
+    from acotd_tui.store import NewAttempt, NewGrade
+
+    ids = (store.models.ensure(before).id, store.models.ensure(after).id)
+    for model_id in ids:
+        store.attempts.add(
+            [NewAttempt(pid, model_id, "p", 0, "raw", "cot", "1", True) for pid in plan]
+        )
+    for pid, labels in plan.items():
+        for model_id, label in zip(ids, labels, strict=True):
+            attempt = store.attempts.for_problems([pid], [model_id])[pid][0]
+            store.grades.add(
+                [
+                    NewGrade(
+                        pid, "emh", label, "judge", detail={"samples": [{"attempt_id": attempt.id}]}
+                    )
+                ]
+            )
+
+
+async def test_results_screen_shows_the_transition_matrix(demo_project, monkeypatch):
+    from textual.widgets import DataTable, Static
+
+    from acotd_tui.app import AcotdApp
+
+    store = demo_project.store
+    pids = store.problems.ids(limit=3)
+    student = demo_project.config.role("student").model
+    _two_rounds(
+        store,
+        student,
+        f"{student}+r1",
+        {pids[0]: ("H", "E"), pids[1]: ("H", "H"), pids[2]: ("M", "E")},
+    )
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    app = AcotdApp(demo_project)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("7")
+        for _ in range(4):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+        app.screen.query_one("#result-tabs").active = "tab-transitions"
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#transitions", DataTable)
+        rows = {table.get_row_at(i)[0]: table.get_row_at(i)[1:] for i in range(table.row_count)}
+        assert rows["H"] == ["1", "0", "1"] and rows["M"] == ["1", "0", "0"]  # columns E, M, H
+        note = str(app.screen.query_one("#transitions-note", Static).render())
+        assert "3 problems graded for both, 2 moved" in note

@@ -105,3 +105,16 @@ def transition_markdown(t: Transitions, show: int = 20) -> str:
         more = f" (+{len(pids) - show} more)" if len(pids) > show else ""
         lines.append(f"- {a} → {b}: problems {', '.join(map(str, pids[:show]))}{more}")
     return "\n".join(lines) + "\n"
+
+
+def latest_round_pair(project: Project) -> tuple[str, str] | None:
+    """The student and its most recently diagnosed trained version (MODEL+RUN), if any."""
+    try:
+        student = project.config.role("student").model
+    except AcotdError:
+        return None
+    names = [m.display for m in project.store.models.all()]
+    trained = [n for n in names if n.startswith(f"{student}+") and "#" not in n]
+    if student not in names or not trained:
+        return None
+    return student, trained[-1]

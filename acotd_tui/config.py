@@ -90,6 +90,10 @@ class DiagnoseConfig(_Strict):
 
 class GradingConfig(_Strict):
     scheme: Literal["emh", "zte"] = "emh"
+    # "paper": the judge's E/M/H verdict is the label (ACoTD Algorithm 1, §3.2); judge-vs-check
+    # conflicts are queued for review and stay in the sampling pool. "checked": the answer
+    # check decides Easy and conflicts are left out of the pool unless asked (beyond the paper).
+    rule: Literal["paper", "checked"] = "paper"
     judge_prompt: str = "judge_emh_v1"
     zte_prompt: str = "judge_zte_v1"
     zte_grader: Literal["judge", "prm"] = "judge"
@@ -111,9 +115,12 @@ class SamplingConfig(_Strict):
     strategy: Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"] = "adaptive"
     k: int = Field(1000, ge=1)
     ratios: dict[str, float] = Field(default_factory=lambda: {"E": 6, "M": 3, "H": 1})
+    # ZTE samples more easy than hard problems: weights decrease with level.
     curriculum: dict[str, float] = Field(
-        default_factory=lambda: {"easy": 1, "1": 1, "2": 2, "3": 3, "4": 2, "5": 1}
+        default_factory=lambda: {"easy": 6, "1": 5, "2": 4, "3": 3, "4": 2, "5": 1}
     )
+    # ZTE distils long CoTs for every question ("long"); "split" keeps short CoTs for easy-3.
+    zte_cot: Literal["long", "split"] = "long"
     seed: int = 0
     decontaminate: bool = True
     ngram: int = Field(13, ge=3)
@@ -126,6 +133,10 @@ class TeachingConfig(_Strict):
 
 class VerificationConfig(_Strict):
     max_regenerations: int = Field(2, ge=0)
+    # Replace items that still fail by unused problems of the same level, so a verified set is
+    # K with the planned mix whenever the pool allows (the paper's sets are exactly K).
+    top_up: bool = True
+    max_topup_rounds: int = Field(3, ge=0)
     spot_check_fraction: float = Field(0.1, ge=0.0, le=1.0)
     consistency_judge: bool = False
     consistency_prompt: str = "consistency_v1"
@@ -164,10 +175,22 @@ class EvalConfig(_Strict):
     n: int = Field(4, ge=1)
     temperature: float = Field(0.6, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
-    max_tokens: int = Field(8196, ge=1)
+    # Table 2 of the paper: 16,384 (shared with the baselines); §4.3.3 says 8196.
+    max_tokens: int = Field(16384, ge=1)
     cotqs: bool = True
     cotqs_prompt: str = "cotqs_v1"
-    cotqs_samples: int = Field(1, ge=0, description="CoTs judged per problem (0 = all)")
+    # CoTs judged per problem (0 = all): every sample, so CoTQS has a mean ± std over n runs
+    cotqs_samples: int = Field(0, ge=0, description="CoTs judged per problem (0 = all)")
+
+
+class ExperimentConfig(_Strict):
+    """`acotd experiment`: the rows of the paper's Table 3 besides the trained arms."""
+
+    # Baseline models evaluated like the student (same prompt, n, sampling, max_tokens), e.g.
+    # the paper's "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"; served by the student's backend.
+    baselines: list[str] = Field(default_factory=list)
+    # Table 3's student rows: thinking on (Qwen3 enable_thinking) and, with this, thinking off.
+    student_thinking_off: bool = True
 
 
 class CodeConfig(_Strict):
@@ -196,6 +219,7 @@ class Config(_Strict):
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     code: CodeConfig = Field(default_factory=CodeConfig)
 
     @model_validator(mode="after")
@@ -315,18 +339,22 @@ prompt = "diagnose_v1"
 
 [grading]
 scheme = "emh"              # "emh" (ACoTD Easy/Medium/Hard) or "zte" (easy + levels 1-5)
+rule = "paper"              # "paper": the judge's verdict is the label (Algorithm 1, §3.2), conflicts
+                            # queued but kept in the pool; "checked": the answer check decides Easy,
+                            # conflicts left out of the pool
 judge_prompt = "judge_emh_v1"
 zte_prompt = "judge_zte_v1"
 zte_grader = "judge"        # "judge" or "prm"
 prm_thresholds = [0.2, 0.4, 0.6, 0.8]
-easy_pass_rate = 1.0        # with several samples: Easy when at least this share is correct
+easy_pass_rate = 1.0        # rule "checked": Easy when at least this share of samples is correct
 max_parse_retries = 2       # unparseable judge replies are retried, then marked needs-review
 
 [sampling]
 strategy = "adaptive"       # adaptive | adaptive_medium | fixed | random | curriculum
 k = 1000
 ratios = {{ E = 6, M = 3, H = 1 }}
-curriculum = {{ easy = 1, "1" = 1, "2" = 2, "3" = 3, "4" = 2, "5" = 1 }}
+curriculum = {{ easy = 6, "1" = 5, "2" = 4, "3" = 3, "4" = 2, "5" = 1 }}   # ZTE: decreasing with level
+zte_cot = "long"            # ZTE: long CoTs for every question; "split": short for easy-3, long for 4-5
 seed = 0
 decontaminate = true        # drop problems sharing an n-gram with a bundled benchmark
 ngram = 13
@@ -337,6 +365,8 @@ long_prompt = "teach_long_v1"
 
 [verification]
 max_regenerations = 2
+top_up = true               # replace items that still fail by unused problems of the same level (seeded, recorded)
+max_topup_rounds = 3
 spot_check_fraction = 0.1
 consistency_judge = false
 
@@ -367,8 +397,13 @@ benchmarks = ["amc23", "aime25", "math500", "gsm8k_test"]
 n = 4
 temperature = 0.6
 top_p = 0.9
-max_tokens = 8196
+max_tokens = 16384          # the paper's Table 2 (shared with the baselines); §4.3.3 says 8196
 cotqs = true
+cotqs_samples = 0           # CoTs judged per problem, 0 = every sample (CoTQS mean ± std over n)
+
+[experiment]                # `acotd experiment`: Table 3's baseline rows
+baselines = []              # models evaluated like the student, e.g. ["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]
+student_thinking_off = true # also evaluate the untrained student with thinking off
 
 [code]                      # code problems (domain "code"): answers run against their tests
 timeout_s = 20              # the whole run of one answer

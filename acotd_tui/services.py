@@ -473,6 +473,13 @@ class AppServices:
 
         return ResultsTable.from_store(self.store)
 
+    def transitions(self):  # noqa: ANN201
+        """The label transition matrix of the student vs its latest trained version, or None."""
+        from acotd_tui.pipeline.transitions import label_transitions, latest_round_pair
+
+        pair = latest_round_pair(self.project)
+        return None if pair is None else label_transitions(self.project, *pair)
+
     def train_runs(self):  # noqa: ANN201
         return self.store.train_runs.all()
 

@@ -1,5 +1,7 @@
-"""Results: the paper's Table 3 (accuracy mean ± std) and Table 4 (CoTQS), loss curves and
-accuracy bars drawn in the terminal. ctrl+r reloads; ↑↓ in the runs list picks a curve."""
+"""Results in the paper's layout: Table 3 (baselines vs ACoTD) and Table 4 (ablations vs
+ACoTD), each with Acc and CoTQS mean ± std per benchmark, a fair Avg and the cut-off count;
+under them, any training set verification left short of K. Loss curves and accuracy bars
+are drawn in the terminal. ctrl+r reloads; ↑↓ in the runs list picks a curve."""
 
 from __future__ import annotations
 
@@ -23,11 +25,14 @@ class ResultsScreen(AcotdScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="result-tabs"):
-            with TabPane("Accuracy (Table 3)", id="tab-acc"):
+            with TabPane("Table 3: baselines vs ACoTD", id="tab-acc"):
                 yield PlainTable(id="table3", cursor_type="row")
                 yield PlotextPlot(id="acc-plot")
-            with TabPane("CoTQS (Table 4)", id="tab-cotqs"):
+            with TabPane("Table 4: ablations vs ACoTD", id="tab-cotqs"):
                 yield PlainTable(id="table4", cursor_type="row")
+            with TabPane("Transitions", id="tab-transitions"):
+                yield Static("", id="transitions-note", markup=False)
+                yield PlainTable(id="transitions", cursor_type="row")
             with TabPane("Training", id="tab-train"):
                 yield PlainTable(id="runs", cursor_type="row")
                 yield PlotextPlot(id="loss-plot")
@@ -46,6 +51,28 @@ class ResultsScreen(AcotdScreen):
             then=self.show,
             group="results",
         )
+        self.call(self.services.transitions, then=self.show_transitions, group="transitions")
+
+    def show_transitions(self, t) -> None:  # noqa: ANN001
+        """E/M/H before (the student) → after (its trained version), counts per cell."""
+        note = self.query_one("#transitions-note", Static)
+        dt = self.query_one("#transitions", DataTable)
+        dt.clear(columns=True)
+        if t is None:
+            note.update(
+                "No next round yet: `acotd diagnose --adapter RUN`, then "
+                "`acotd grade --attempts-of MODEL+RUN --regrade`."
+            )
+            return
+        used = [a for a in t.labels if any(t.count(a, b) or t.count(b, a) for b in t.labels)]
+        dt.add_columns("before \\ after", *used)
+        for a in used:
+            dt.add_row(a, *(str(t.count(a, b)) for b in used))
+        moved = sum(len(v) for v in t.moved.values())
+        note.update(
+            f"{t.before} → {t.after}: {t.compared} problems graded for both, {moved} moved "
+            "(`acotd results --transitions` lists them)"
+        )
 
     def show(self, data) -> None:  # noqa: ANN001
         table, runs = data
@@ -59,7 +86,12 @@ class ResultsScreen(AcotdScreen):
         note = (
             "No finished evaluations yet: run `acotd eval` or launch an eval job (Jobs: n)."
             if not table.rows
-            else f"{len(table.rows)} models × {len(table.benchmarks)} benchmarks"
+            else "\n".join(
+                [
+                    f"{len(table.rows)} models × {len(table.benchmarks)} benchmarks",
+                    *table.footnotes(),
+                ]
+            )
         )
         self.query_one("#results-note", Static).update(note)
         self.plot_accuracy(table)

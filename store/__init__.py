@@ -33,6 +33,7 @@ from .problems import (
     problem_hash,
 )
 from .stats import PipelineCounts, Stats
+from .topups import DatasetTopups, NewTopup, Topup
 from .training import Metric, TrainRun, TrainRuns
 
 DB_FILENAME = "acotd.db"
@@ -58,6 +59,7 @@ class Store:
         self.budget = BudgetLedger(self.db)
         self.jobs = Jobs(self.db)
         self.datasets = Datasets(self.db)
+        self.topups = DatasetTopups(self.db)
         self.cots = Cots(self.db)
         self.train_runs = TrainRuns(self.db)
         self.evals = Evals(self.db)
@@ -91,6 +93,9 @@ __all__ = [
     "Eval",
     "EvalSample",
     "DatasetItem",
+    "DatasetTopups",
+    "NewTopup",
+    "Topup",
     "NewCot",
     "Grade",
     "Label",

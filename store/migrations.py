@@ -630,6 +630,33 @@ def m008_import_summary(conn: sqlite3.Connection) -> None:
     run_script(conn, "ALTER TABLE imports ADD COLUMN summary TEXT;")
 
 
+def m009_dataset_topups(conn: sqlite3.Connection) -> None:
+    """Top-up at verification: an item whose CoTs still fail is retired and replaced by an
+    unused problem of the same level; each replacement (or the lack of one) is a row here, so
+    the dataset's first draw stays as it was and every change to it is traced. Datasets also
+    carry a distillation round (1 = sampled from the first student's labels)."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE dataset_topups (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            replaced_problem_id INTEGER NOT NULL REFERENCES problems(id),
+            problem_id INTEGER REFERENCES problems(id),
+            label TEXT NOT NULL,
+            cot_kind TEXT NOT NULL CHECK (cot_kind IN ('short', 'long')),
+            reason TEXT NOT NULL,
+            seed TEXT NOT NULL,
+            job_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (dataset_id, replaced_problem_id)
+        );
+        CREATE INDEX dataset_topups_dataset ON dataset_topups(dataset_id);
+        ALTER TABLE datasets ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_job_rate,
@@ -639,6 +666,7 @@ MIGRATIONS: list[Migration] = [
     m006_spend_ledger_and_claims,
     m007_pool_counts,
     m008_import_summary,
+    m009_dataset_topups,
 ]
 
 

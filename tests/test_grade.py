@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from acotd_tui.cli import main
 from acotd_tui.jobs import resume, spawn_worker, submit
-from acotd_tui.pipeline.aggregate import SampleGrade, aggregate_emh, aggregate_zte
+from acotd_tui.pipeline.aggregate import (
+    SampleGrade,
+    aggregate,
+    aggregate_emh,
+    aggregate_emh_paper,
+    aggregate_zte,
+)
 from acotd_tui.pipeline.grade import GradeParams, shorten_cot
 from acotd_tui.pipeline.judge_parse import JudgeParseError, parse_verdict
 from acotd_tui.pipeline.prm import level_from_score, split_steps
@@ -100,6 +106,33 @@ def test_emh_aggregation_rule():
     )
     assert aggregate_emh([s(1, "E", True), s(2, "M", False)], easy_pass_rate=0.5).label == "E"
     assert aggregate_emh([s(1, None, False)]).needs_review
+
+
+def test_emh_paper_rule_the_judge_verdict_is_the_label():
+    """Algorithm 1 as written: the judge decides; a disagreeing check is flagged and queued,
+    and the label stands (the checked rule, above, lets the check decide Easy)."""
+    s = SampleGrade
+    right_but_medium = aggregate_emh_paper([s(1, "M", True)])
+    assert right_but_medium.label == "M" and right_but_medium.needs_review
+    assert right_but_medium.conflict == "judge says Medium but the answer is right"
+    assert right_but_medium.detail["grading_rule"] == "paper"
+    wrong_but_easy = aggregate_emh_paper([s(1, "E", False)])
+    assert wrong_but_easy.label == "E" and "Easy but the answer is wrong" in wrong_but_easy.conflict
+    agreeing = aggregate_emh_paper([s(1, "H", False), s(2, "H", False), s(3, "M", False)])
+    assert agreeing.label == "H" and not agreeing.needs_review and agreeing.conflict is None
+    # majority over all samples, right ones included; ties go to the harder label
+    assert aggregate_emh_paper([s(1, "E", True), s(2, "E", True), s(3, "M", False)]).label == "E"
+    assert aggregate_emh_paper([s(1, "E", True), s(2, "M", False)]).label == "M"
+    assert aggregate_emh_paper([s(1, "M", False), s(2, "H", False)]).label == "H"
+    unreadable = aggregate_emh_paper([s(1, None, False)])
+    assert unreadable.label is None and unreadable.needs_review
+    # the dispatcher: the same samples, two rules
+    both = [s(1, "M", True), s(2, "M", True)]
+    assert aggregate("emh", "paper", both).label == "M"
+    assert aggregate("emh", "checked", both).label == "E"
+    assert aggregate("zte", "paper", [s(1, "easy", True)]).label == "easy"
+    with pytest.raises(ValueError, match="unknown grading rule"):
+        aggregate("emh", "mine", both)
 
 
 def test_zte_aggregation_rule():
@@ -403,3 +436,61 @@ def test_calibration_against_scripted_judge(project, llm_server, point_at, share
     assert gsm.compared == 16 and 0 < gsm.agreement < 1
     pb = next(r for r in rows if r.name == "E/M/H vs ProcessBench experts")
     assert pb.compared > 0 and sum(pb.confusion["E"].values()) == 0
+
+
+def test_both_grading_rules_end_to_end(project, tmp_path, llm_server, point_at):
+    """The judge calls a right answer Medium: under the paper's rule (the default) the label is
+    M, flagged and queued but kept in the pool; under "checked" it is E."""
+    from acotd_tui.pipeline.sampling import SamplingService
+
+    from .test_diagnose import small_project
+
+    small_project(
+        project,
+        tmp_path,
+        [{"problem": "P one?", "answer": "1"}, {"problem": "P two?", "answer": "2"}],
+    )
+    point_at(project, llm_server, roles=("student", "judge"))
+    llm_server.configure(
+        rules=[
+            {"contains": "P one", "reply": "\\boxed{1}"},  # right
+            {"contains": "P two", "reply": "\\boxed{3}"},  # wrong
+        ]
+    )
+    submit(project, "diagnose", {})
+    llm_server.reset()
+    llm_server.configure(
+        rules=[{"contains": "P one?", "reply": MEDIUM}, {"contains": "P two?", "reply": HARD}]
+    )
+    one, two = project.store.problems.ids()
+    assert project.config.grading.rule == "paper"
+    result = CliRunner().invoke(
+        main, ["grade", "-p", str(project.root), "--attempts-of", "openai/test-student"]
+    )
+    assert result.exit_code == 0, result.output
+    lab = project.store.grades.label(one, "emh")
+    assert lab.label == "M" and lab.conflict and lab.needs_review and lab.symbolic_correct is True
+    assert project.store.grades.label(two, "emh").label == "H"
+    assert one in project.store.grades.queue("emh", "conflict")
+    service = SamplingService(project)
+    assert one in service.preview(service.default_request(k=2, decontaminate=False)).pool["M"]
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "grade",
+            "-p",
+            str(project.root),
+            "--attempts-of",
+            "openai/test-student",
+            "--regrade",
+            "--rule",
+            "checked",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lab = project.store.grades.label(one, "emh")
+    assert lab.label == "E" and lab.conflict and lab.symbolic_correct is True
+    assert project.store.grades.label(two, "emh").label == "H"
+    latest = [g for g in project.store.grades.history(one, "emh") if g.attempt_id is None][-1]
+    assert latest.detail["grading_rule"] == "checked"

@@ -121,14 +121,26 @@ def test_zte_curriculum(demo_project):
         strategy="curriculum",
         scheme="zte",
         ratios={"easy": 1, "1": 1, "2": 2, "3": 3, "4": 3, "5": 2},
+        cot_mode="auto",  # keep the short/long split (the ZTE default is long for all)
     )
     dataset = service.create("curr", request)
     assert dataset.params["counts"] == {"easy": 1, "1": 1, "2": 2, "3": 3, "4": 3, "5": 2}
     kinds = {i.label: i.cot_kind for i in store.datasets.items(dataset.id)}
     assert kinds["5"] == "long" and kinds["2"] == "short"
+    # The ZTE defaults: weights decrease with level, and every CoT is long.
+    weights = demo_project.config.sampling.curriculum
+    order = ["easy", "1", "2", "3", "4", "5"]
+    assert all(weights[a] > weights[b] for a, b in zip(order, order[1:], strict=False))
+    default = service.create(
+        "curr-default",
+        service.default_request(k=12, strategy="curriculum", scheme="zte", ratios=dict(weights)),
+    )
+    assert {i.cot_kind for i in store.datasets.items(default.id)} == {"long"}
+    counts = default.params["counts"]
+    assert counts["easy"] >= counts["3"] >= counts["5"]
 
 
-def test_human_labels_take_precedence_and_conflicts_stay_out(demo_project):
+def test_human_labels_take_precedence_and_conflicts_follow_the_grading_rule(demo_project):
     service = SamplingService(demo_project)
     before = service.preview(service.default_request(k=10)).available
     easy = demo_project.store.problems.ids(
@@ -150,6 +162,15 @@ def test_human_labels_take_precedence_and_conflicts_stay_out(demo_project):
             )
         ]
     )
+    # Under the paper's rule (the default) the judge's verdict stands: the conflict is queued
+    # for review but stays in the pool.
+    assert demo_project.config.grading.rule == "paper"
+    assert target in service.preview(service.default_request(k=10)).pool["M"]
+    # Under the "checked" rule it stays out, unless asked.
+    text = demo_project.config_path.read_text()
+    demo_project.config_path.write_text(text.replace('\nrule = "paper"', '\nrule = "checked"', 1))
+    demo_project.reload_config()
+    service = SamplingService(demo_project)
     plan = service.preview(service.default_request(k=10))
     assert plan.excluded["conflict"] == 1 and target not in plan.pool["M"]
     assert (

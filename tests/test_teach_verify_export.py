@@ -78,7 +78,9 @@ def test_teach_verify_export_end_to_end(demo_project, llm_server, point_at, tmp_
     taught = runner.invoke(main, ["teach", "ds", "-p", str(project.root)])
     assert taught.exit_code == 0, taught.output
     assert project.store.cots.count() == len(items)
-    verified = runner.invoke(main, ["verify", "ds", "-p", str(project.root), "--spot-check", "0.2"])
+    verified = runner.invoke(
+        main, ["verify", "ds", "-p", str(project.root), "--spot-check", "0.2", "--no-top-up"]
+    )
     assert verified.exit_code == 0, verified.output
     assert "rate" in verified.output  # the pass-rate table
     job = project.store.jobs.list(limit=1)[0]
@@ -147,6 +149,7 @@ def test_teach_verify_export_end_to_end(demo_project, llm_server, point_at, tmp_
     assert len(sharegpt) == len(trl) and sharegpt[0]["conversations"][1]["from"] == "gpt"
     card = (out / "README.md").read_text()
     assert "| H | long |" in card and "rejected" in card and "openai/test-teacher_short" in card
+    assert "grading rule: `paper`" in card and "left out of the pool" in card
 
 
 def test_consistency_judge_can_fail_a_right_answer(demo_project, llm_server, point_at):
@@ -171,7 +174,7 @@ def test_consistency_judge_can_fail_a_right_answer(demo_project, llm_server, poi
     job = submit(
         project,
         "verify",
-        VerifyParams(dataset="ds", consistency=True, max_regenerations=0).to_job(),
+        VerifyParams(dataset="ds", consistency=True, max_regenerations=0, top_up=False).to_job(),
     )
     assert job.status == "done", job.error
     first = project.store.cots.for_problems([items[0].problem_id])[items[0].problem_id][-1]
@@ -227,3 +230,56 @@ def test_teacher_output_splitting_and_consistency_parsing():
     assert parse_consistency('```json\n{"consistent": true}\n```') is True
     assert parse_consistency("Consistent: yes") is True
     assert parse_consistency("I cannot tell.") is None
+
+
+def test_truncated_cot_fails_verification_and_never_exports(
+    demo_project, llm_server, point_at, tmp_path
+):
+    """A teacher cut off at max_tokens fails with reason `truncated` even though its
+    unfinished text already says "the answer is X" with the right X; and a truncated CoT that
+    an older verification passed is still left out of the export."""
+    project = demo_project
+    point_at(project, llm_server, roles=("teacher_short", "teacher_long"))
+    dataset = make_dataset(project, k=6)
+    items = project.store.datasets.items(dataset.id)
+    cut = items[0].problem_id
+    problem = project.store.problems.get(cut)
+    cut_reply = f"So far the answer is {problem.answer}. " + "More reasoning. " * 400
+    llm_server.configure(
+        rules=[
+            {
+                "contains": problem.problem[:PREFIX],
+                "reply": cut_reply + f"\n\nFinal answer: \\boxed{{{problem.answer}}}",
+            },
+            *teacher_script(project, dataset),
+        ]
+    )
+    assert submit(project, "teach", TeachParams(dataset="ds").to_job()).status == "done"
+    job = submit(
+        project,
+        "verify",
+        VerifyParams(
+            dataset="ds", max_regenerations=1, spot_check_fraction=0.0, top_up=False
+        ).to_job(),
+    )
+    assert job.status == "done", job.error
+    cots = project.store.cots.for_problems([cut])[cut]
+    assert len(cots) == 2  # taught, then regenerated once: cut off both times
+    assert all(c.finish_reason == "length" for c in cots)
+    assert all(c.verified is False and c.verify_detail.startswith("truncated") for c in cots)
+    assert job.result["exportable"] == len(items) - 1
+    result = export_dataset(
+        project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "a"))
+    )
+    assert result["skipped"] == {"unverified": 1}
+    # A store verified before truncation was checked: the cut-off CoT is marked verified.
+    with project.store.db.tx() as conn:
+        project.store.cots.set_verification(conn, [(cots[-1].id, True, "old rule", None)])
+    result = export_dataset(
+        project, ExportParams(dataset="ds", formats=["trl"], out=str(tmp_path / "b"))
+    )
+    assert result["skipped"] == {"truncated": 1}
+    rows = [
+        json.loads(line) for line in (tmp_path / "b" / "messages.jsonl").read_text().splitlines()
+    ]
+    assert cut not in {r["problem_id"] for r in rows} and len(rows) == len(items) - 1

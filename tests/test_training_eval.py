@@ -221,6 +221,11 @@ def test_eval_with_cotqs_and_overlap_refusal(demo_project, llm_server, point_at,
     assert refused.status == "failed" and "were in the training set of leaky" in refused.error
     assert project.store.evals.all() == []
 
+    # The first sample per problem only (the default judges every sample).
+    text = project.config_path.read_text()
+    project.config_path.write_text(text.replace("cotqs_samples = 0", "cotqs_samples = 1", 1))
+    project.reload_config()
+    assert project.config.eval.cotqs_samples == 1
     eval_base = ["eval", "-p", str(project.root), "--benchmark", "amc23", "--benchmark", "aime25"]
     eval_base += ["--limit", "3", "-n", "2", "--max-tokens", "16", "--name", "base"]
     result = CliRunner().invoke(main, eval_base)
@@ -259,21 +264,32 @@ def test_experiment_on_the_tiny_setup(demo_project, llm_server, point_at):
     out = Path(job.result["report"])
     table3 = (out / "table3.md").read_text()
     table4 = (out / "table4.md").read_text()
-    for row in (
+    # The paper's layout: Table 3 = baselines vs ACoTD, Table 4 = ablations vs ACoTD; every
+    # row has Acc and CoTQS (mean ± std) per benchmark.
+    for row in ("student (thinking on)", "student (thinking off)", "ACoTD"):
+        assert f"| {row} |" in table3
+    for row in ("Random Sampling", "Fixed 6:3:1", "Only short CoT", "Only long CoT", "ACoTD"):
+        assert f"| {row} |" in table4
+    assert "| Random Sampling |" not in table3 and "| student (thinking on) |" not in table4
+    for table in (table3, table4):
+        assert "AMC23 Acc" in table and "MATH500 CoTQS" in table and "4.00" in table
+    assert (out / "table3.tex").exists() and (out / "table4.png").stat().st_size > 1000
+    assert (out / "gains.png").stat().st_size > 1000
+    assert set(job.result["rows"]) >= {
         "tiny-base",
+        "tiny-base-nothink",
         "tiny-acotd",
         "tiny-random",
-        "tiny-fixed_6_3_1",
-        "tiny-only_short",
-        "tiny-only_long",
-    ):
-        assert f"| {row} |" in table3 and f"| {row} |" in table4
-    assert "AMC23" in table3 and "MATH500" in table3 and "4.00" in table4
+    }
+    random_items = project.store.datasets.items(project.store.datasets.get("tiny-random").id)
+    assert {i.label for i in random_items} == {"-"}  # no classification
     assert (out / "accuracy.png").stat().st_size > 1000 and (out / "loss.png").stat().st_size > 1000
     long_items = project.store.datasets.items(project.store.datasets.get("tiny-only_long").id)
     assert {i.cot_kind for i in long_items} == {"long"}
     children = [j for j in project.store.jobs.list() if j.parent_id == job.id]
     assert sum(j.kind == "train" for j in children) == 5
+    nothink = [e for e in project.store.evals.all() if e.name == "tiny-base-nothink"]
+    assert nothink and all(e.params["sampling"]["enable_thinking"] is False for e in nothink)
 
     # Re-running reuses everything: no training, no new judge calls.
     calls = len(llm_server.log())

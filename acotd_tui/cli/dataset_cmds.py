@@ -140,7 +140,14 @@ def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
 @click.argument("name")
 @project_option
 @sampling_options
-def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
+@click.option(
+    "--round",
+    "round_number",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Distillation round: 2 when sampling from the labels of a student trained in round 1.",
+)
+def sample_create(name, project_dir, round_number, **kw) -> None:  # noqa: ANN001
     """Create the dataset NAME (frozen: it never changes afterwards)."""
     from acotd_tui.names import NameKind, check_name
     from acotd_tui.pipeline.sampling import SamplingService
@@ -152,7 +159,11 @@ def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
         plan = service.preview(request)
         _show_plan(plan)
         dataset = service.create(name, request)
-    info(f"created dataset {dataset.name}: {dataset.size} problems ({dataset.params['counts']})")
+        if round_number != 1:
+            project.store.topups.set_round(dataset.id, round_number)
+    info(
+        f"created dataset {dataset.name} (round {round_number}): {dataset.size} problems ({dataset.params['counts']})"
+    )
 
 
 @sample_group.command("decontaminate")
@@ -245,6 +256,17 @@ def teach_cmd(
     default=None,
     help="Share of verified CoTs per level to queue for review.",
 )
+@click.option(
+    "--top-up/--no-top-up",
+    "top_up",
+    default=None,
+    help="Replace items that still fail by unused problems of the same level (default: verification.top_up).",
+)
+@click.option(
+    "--from-reference",
+    is_flag=True,
+    help="Top-up replacements get the problems' reference solutions as CoTs (no API teachers).",
+)
 def verify_cmd(
     dataset,
     project_dir,
@@ -255,6 +277,8 @@ def verify_cmd(
     consistency,
     max_regenerations,
     spot_check,
+    top_up,
+    from_reference,
 ) -> None:  # noqa: ANN001
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
     from acotd_tui.pipeline.verify import VerifyParams
@@ -264,6 +288,8 @@ def verify_cmd(
         consistency=consistency,
         max_regenerations=max_regenerations,
         spot_check_fraction=spot_check,
+        top_up=top_up,
+        from_reference=from_reference,
         overrides=overrides(backend, model_name, api_base),
     )
     with open_project(project_dir) as project:

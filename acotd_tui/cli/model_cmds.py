@@ -110,6 +110,11 @@ def train_cmd(
     "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
 )
 @click.option("--cotqs/--no-cotqs", default=None)
+@click.option(
+    "--thinking/--no-thinking",
+    default=None,
+    help="Qwen3 enable_thinking for the student (default: the student role's setting).",
+)
 def eval_cmd(
     project_dir,
     backend,
@@ -125,6 +130,7 @@ def eval_cmd(
     max_tokens,
     limit,
     cotqs,
+    thinking,
 ) -> None:  # noqa: ANN001
     """Accuracy (mean ± std over n samples) and CoTQS of a model or base + adapter."""
     from acotd_tui.pipeline.evaluate import EvalParams
@@ -140,6 +146,7 @@ def eval_cmd(
         max_tokens,
         limit,
         cotqs,
+        thinking=thinking,
     )
     with open_project(project_dir) as project:
         run_stage(project, "eval", params.to_job(), background=background)
@@ -177,6 +184,39 @@ def eval_cmd(
 @click.option("--max-steps", type=int, default=-1)
 @click.option("--no-baseline", is_flag=True)
 @click.option("--cotqs/--no-cotqs", default=None)
+@click.option(
+    "--random-kinds",
+    type=click.Choice(["acotd", "short", "long"]),
+    default="acotd",
+    help="Random arm's CoT kinds: the ACoTD arm's short:long proportion (default), all short or all long.",
+)
+@click.option(
+    "--accept-nearest",
+    is_flag=True,
+    help="If a level is short for a plan, take the nearest feasible plan (else refuse).",
+)
+@click.option(
+    "--thinking/--no-thinking",
+    default=None,
+    help="Qwen3 enable_thinking for the student rows (default: the student role's setting).",
+)
+@click.option(
+    "--baseline-model",
+    "baseline_models",
+    multiple=True,
+    help="A baseline model evaluated like the student (repeatable; default: [experiment] baselines).",
+)
+@click.option(
+    "--paper",
+    is_flag=True,
+    help="The paper's rule and settings: K=1000, n=4, max_tokens 16384, T=0.6, top-p 0.9, "
+    "Algorithm 1 labels (conflicts kept).",
+)
+@click.option(
+    "--paper-reference",
+    is_flag=True,
+    help="Add the paper's published rows to the tables, marked (paper).",
+)
 def experiment_cmd(
     name,
     project_dir,
@@ -192,6 +232,12 @@ def experiment_cmd(
     max_steps,
     no_baseline,
     cotqs,
+    random_kinds,
+    accept_nearest,
+    thinking,
+    baseline_models,
+    paper,
+    paper_reference,
 ) -> None:  # noqa: ANN001
     """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
     from acotd_tui.pipeline.experiment import METHODS, ExperimentParams
@@ -209,6 +255,12 @@ def experiment_cmd(
         max_steps=max_steps,
         baseline=not no_baseline,
         cotqs=cotqs,
+        random_kinds=random_kinds,
+        accept_nearest=accept_nearest,
+        thinking=thinking,
+        baselines=list(baseline_models) or None,
+        paper=paper,
+        paper_reference=paper_reference,
     )
     with open_project(project_dir) as project:
         job = run_stage(project, "experiment", params.to_job(), background=background)
@@ -228,22 +280,65 @@ def experiment_cmd(
     "--out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Also write tables (MD, CSV) and plots here.",
+    help="Also write the tables (Markdown, CSV, LaTeX, PNG) and plots here.",
 )
-def results_cmd(project_dir, names, benchmarks, out) -> None:  # noqa: ANN001
-    """Evaluation results as the paper's Tables 3 (accuracy) and 4 (CoTQS)."""
-    from acotd_tui.pipeline.results import ResultsTable, markdown, write_report
+@click.option(
+    "--paper-reference",
+    "paper_reference",
+    is_flag=True,
+    help="Add the paper's published rows, marked (paper).",
+)
+@click.option(
+    "--reference-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Published rows from this JSON file instead of the bundled one (implies --paper-reference).",
+)
+@click.option(
+    "--transitions",
+    "transitions",
+    nargs=2,
+    default=None,
+    metavar="BEFORE AFTER",
+    help="The E/M/H label transition matrix between two students' attempts (model names, "
+    "e.g. Qwen/Qwen3-1.7B Qwen/Qwen3-1.7B+paper-acotd), with the problems that moved.",
+)
+def results_cmd(
+    project_dir, names, benchmarks, out, paper_reference, reference_file, transitions
+) -> None:  # noqa: ANN001
+    """Evaluation results in the paper's layout: Table 3 (baselines vs ACoTD) and Table 4
+    (ablations vs ACoTD), Acc and CoTQS mean ± std."""
+    from acotd_tui.pipeline.results import (
+        CAPTIONS,
+        ResultsTable,
+        load_reference,
+        markdown,
+        write_report,
+    )
 
     with open_project(project_dir) as project:
+        if transitions:
+            from acotd_tui.pipeline.transitions import label_transitions, transition_markdown
+
+            click.echo(transition_markdown(label_transitions(project, *transitions)))
+            return
         table = ResultsTable.from_store(
             project.store, list(names) or None, list(benchmarks) or None
         )
+        if paper_reference or reference_file:
+            table.reference, note = load_reference(Path(reference_file) if reference_file else None)
+            if note:
+                table.notes.append(note)
         if not table.rows:
             click.echo("no finished evaluations yet (acotd eval)")
             return
-        click.echo(markdown(*table.table3(), "Table 3: accuracy (%) mean ± std over samples"))
-        click.echo(markdown(*table.table4(), "Table 4: CoTQS (1-5)"))
+        for number in (3, 4):
+            click.echo(
+                markdown(
+                    table.header(number), table.body(number), CAPTIONS[number], table.footnotes()
+                )
+            )
         if out:
             runs = sorted({e.adapter for e in table.cells.values() if e.adapter})
-            files = write_report(project.store, Path(out), table.rows, table.benchmarks, runs)
+            files = write_report(project.store, Path(out), runs=runs, table=table)
             click.echo(f"wrote {', '.join(f.name for f in files)} to {out}", err=True)

@@ -28,6 +28,17 @@ from .jobs_cmds import run_stage
     help="Samples per problem (default: diagnose.samples).",
 )
 @click.option("--new-only", is_flag=True, help="Skip problems the student has already attempted.")
+@click.option(
+    "--thinking/--no-thinking",
+    default=None,
+    help="Qwen3 enable_thinking for the student (default: the student role's setting).",
+)
+@click.option(
+    "--adapter",
+    default=None,
+    help="Diagnose a trained student (a finished training run): the next round. Attempts are "
+    "stored under MODEL+RUN; grade them with `acotd grade --attempts-of MODEL+RUN`.",
+)
 def diagnose_cmd(
     project_dir: str | None,
     backend: str | None,
@@ -39,6 +50,8 @@ def diagnose_cmd(
     limit: int | None,
     samples: int | None,
     new_only: bool,
+    thinking: bool | None,
+    adapter: str | None,
 ) -> None:
     """The student answers problems with its chain of thought (resumable: re-run to continue)."""
     from acotd_tui.pipeline.diagnose import DiagnoseParams
@@ -50,6 +63,8 @@ def diagnose_cmd(
         samples=samples,
         new_only=new_only,
         overrides=overrides(backend, model_name, api_base),
+        thinking=thinking,
+        adapter=adapter,
     )
     with open_project(project_dir) as project:
         run_stage(project, "diagnose", params.to_job(), background=background)
@@ -104,6 +119,13 @@ def print_review_stats(project) -> None:  # noqa: ANN001
     help="Recompute per-problem labels even where this grader already gave one.",
 )
 @click.option(
+    "--rule",
+    type=click.Choice(["paper", "checked"]),
+    default=None,
+    help="E/M/H label rule (default: grading.rule): paper = the judge's verdict (Algorithm 1), "
+    "checked = the answer check decides Easy and conflicts stay out of the pool.",
+)
+@click.option(
     "--stats",
     "stats_only",
     is_flag=True,
@@ -122,6 +144,7 @@ def grade_cmd(
     scheme: str | None,
     grader: str | None,
     regrade: bool,
+    rule: str | None,
     stats_only: bool,
 ) -> None:
     """Label problems Easy/Medium/Hard (or ZTE levels) from the student's attempts."""
@@ -140,5 +163,6 @@ def grade_cmd(
             grader=grader,
             regrade=regrade,
             overrides=overrides(backend, model_name, api_base),
+            rule=rule,
         )
         run_stage(project, "grade", params.to_job(), background=background)

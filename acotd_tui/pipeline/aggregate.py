@@ -1,6 +1,16 @@
-"""From per-sample grades to one label per problem (the documented aggregation rule).
+"""From per-sample grades to one label per problem (the documented aggregation rules).
 
-ACoTD (scheme "emh"). The symbolic check is trusted for *whether* the answer is right; the
+Two rules for scheme "emh", chosen by `[grading] rule`:
+
+"paper" (default; ACoTD Algorithm 1 as written, §3.2): the judge's E/M/H verdict is the
+label. With several samples, the majority judge verdict over all samples; ties go to the
+harder label (the conservative choice: Hard problems get the long CoT). The symbolic check
+is kept beside it: a verdict that contradicts the check (Easy on a wrong answer,
+Medium/Hard on a right one) is a conflict, flagged and queued for review, but the label
+stands and the problem stays in the sampling pool, so the E:M:H proportions that drive
+sampling come from the whole graded pool. Unparseable replies cast no vote.
+
+"checked" (an option, beyond the paper). The symbolic check is trusted for *whether* the answer is right; the
 judge is needed for *how* the reasoning fails:
 1. pass rate = correct samples / samples checked. If it reaches `easy_pass_rate` (default
    1.0: every sample correct) the problem is Easy.
@@ -12,7 +22,7 @@ judge is needed for *how* the reasoning fails:
    problem has no label and needs review.
 4. Samples whose judge reply could not be parsed cast no vote; if nothing is left to
    decide on, the problem needs review.
-ZTE (scheme "zte"): pass rate as above gives "easy"; otherwise the median level of the
+ZTE (scheme "zte", either rule): pass rate as above gives "easy"; otherwise the median level of the
 wrong samples (upper median), from the judge or the PRM.
 """
 
@@ -21,6 +31,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+GRADING_RULES = ("paper", "checked")
+HARDER_FIRST = "HME"  # tie-break order: the harder label wins
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
             {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
         ],
         "pass_rate": rate,
+        "grading_rule": "checked",
         "rule": f"E if pass rate >= {easy_pass_rate}; else majority judge label of wrong samples (tie -> H)",
     }
     n = len(samples)
@@ -102,6 +116,50 @@ def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
         f"{wrong} of {n} samples wrong; judge votes {dict(votes)}",
         detail,
     )
+
+
+def aggregate_emh_paper(samples: list[SampleGrade]) -> Aggregate:
+    """Algorithm 1 as written: the judge's verdict is the label; the check is shown beside it."""
+    if not samples:
+        raise ValueError("no samples to aggregate")
+    rate = _pass_rate(samples)
+    conflicts = [c for s in samples if (c := sample_conflict(s.label, s.correct))]
+    conflict = "; ".join(sorted(set(conflicts))) or None
+    detail = {
+        "samples": [
+            {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
+        ],
+        "pass_rate": rate,
+        "grading_rule": "paper",
+        "rule": "majority judge verdict over all samples (tie -> harder); check shown beside it",
+    }
+    votes = Counter(s.label for s in samples if s.label in ("E", "M", "H"))
+    if not votes:
+        return Aggregate(None, True, conflict, rate, "no usable judge verdict", detail)
+    label = max(votes, key=lambda k: (votes[k], -HARDER_FIRST.index(k)))
+    checked = "not checked" if rate is None else f"check: {rate:.0%} of samples correct"
+    return Aggregate(
+        label,
+        conflict
+        is not None,  # queued for review; the label stays and the problem stays in the pool
+        conflict,
+        rate,
+        f"judge votes {dict(votes)}; {checked}",
+        detail,
+    )
+
+
+def aggregate(
+    scheme: str, rule: str, samples: list[SampleGrade], easy_pass_rate: float = 1.0
+) -> Aggregate:
+    """The per-problem label under the configured scheme and rule."""
+    if rule not in GRADING_RULES:
+        raise ValueError(f"unknown grading rule {rule!r} ({', '.join(GRADING_RULES)})")
+    if scheme == "zte":
+        return aggregate_zte(samples, easy_pass_rate)
+    if rule == "paper":
+        return aggregate_emh_paper(samples)
+    return aggregate_emh(samples, easy_pass_rate)
 
 
 def aggregate_zte(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Aggregate:

@@ -5,6 +5,10 @@ re-run (or a resumed job) skips samples already stored and replays any response 
 the LLM-call cache. Outputs are split into reasoning and answer, the final answer is
 extracted (last `\\boxed{}` or `diagnose.answer_pattern`) and checked against the reference;
 outputs that hit the token limit are marked truncated rather than silently wrong.
+`thinking` turns Qwen3's `enable_thinking` on or off for this run; `adapter` diagnoses a
+trained student (a finished training run) on the same pool, the start of a next round.
+Attempts are stored under `student_label` (model, +adapter, #no-thinking), so each is
+graded on its own with `acotd grade --attempts-of LABEL`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class DiagnoseParams:
     samples: int | None = None
     new_only: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
+    thinking: bool | None = None  # Qwen3 `enable_thinking`; None: the student role's setting
+    adapter: str | None = None  # a finished training run: diagnose the trained student
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +63,36 @@ class AttemptTarget:
     prompt_version: str = ""
 
 
-def student_role(project: Project, overrides: dict[str, str]) -> ModelRole:
-    return apply_overrides(project.config.role("student"), overrides)
+def student_role(
+    project: Project, overrides: dict[str, str], thinking: bool | None = None
+) -> ModelRole:
+    role = apply_overrides(project.config.role("student"), overrides)
+    if thinking is not None:
+        role = role.model_copy(update={"enable_thinking": thinking})
+    return role
+
+
+def student_label(model: str, thinking: bool | None, adapter: str | None) -> str:
+    """The name attempts are stored under: the model, plus its adapter (a trained student, the
+    next round) and `#no-thinking` when thinking was turned off, so each is graded apart."""
+    label = f"{model}+{adapter}" if adapter else model
+    return f"{label}#no-thinking" if thinking is False else label
+
+
+def adapter_path(project: Project, run_name: str | None) -> str | None:
+    """The adapter folder of a finished training run (refuses an unfinished one)."""
+    if not run_name:
+        return None
+    from acotd_tui.errors import AcotdError
+    from acotd_tui.store import StoreError
+
+    try:
+        run = project.store.train_runs.get(run_name)
+    except StoreError:
+        raise AcotdError(f"no training run {run_name!r} (acotd train)") from None
+    if run.status != "done" or not run.adapter_path:
+        raise AcotdError(f"training run {run.name!r} has not finished (status {run.status})")
+    return run.adapter_path
 
 
 def plan(
@@ -70,13 +104,16 @@ def plan(
     prompt it was asked with, the key under which a re-run finds it.
     """
     store = project.store
-    role = student_role(project, params.overrides)
+    role = student_role(project, params.overrides, params.thinking)
+    adapter_path(project, params.adapter)  # refuse an unknown or unfinished run up front
     templates = {
         "math": load_template(project.config.diagnose.prompt, project.root),
         "code": load_template(project.config.code.diagnose_prompt, project.root),
     }
     template = templates["math"]
-    model = store.models.ensure(role.model, backend=role.backend)
+    model = store.models.ensure(
+        student_label(role.model, params.thinking, params.adapter), backend=role.backend
+    )
     samples = params.samples or project.config.diagnose.samples
     flt = ProblemFilter(sources=tuple(params.sources), splits=tuple(params.splits))
     ids = store.problems.ids(flt)
@@ -89,6 +126,11 @@ def plan(
     if params.limit is not None:
         ids = ids[: params.limit]
     sampling = sampling_from_role(role, n=samples)
+    identity = (
+        f"{role.model}|{adapter_path(project, params.adapter) or ''}"
+        if params.adapter
+        else role.model
+    )
     items: list[WorkItem[AttemptTarget]] = []
     already = 0
     for start in range(0, len(ids), 2000):
@@ -103,7 +145,7 @@ def plan(
                     continue
                 items.append(
                     WorkItem(
-                        key=request.cache_key(role.model),
+                        key=request.cache_key(identity),
                         request=request,
                         payload=AttemptTarget(
                             problem.id,
@@ -192,11 +234,20 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             "message": "nothing to do: every sample is stored",
         }
     budget = ctx.budget()
-    backend = make_backend(role, project.config.limits, budget=budget, base_dir=project.root)
+    backend = make_backend(
+        role,
+        project.config.limits,
+        budget=budget,
+        adapter=adapter_path(project, params.adapter),
+        base_dir=project.root,
+    )
     checker = OutcomeChecker.for_project(project)
     try:
         sink = AttemptSink(ctx, checker, model_id)
-        summary = await run_requests(ctx, backend, items, sink, model_id=role.model)
+        model_id = role.model
+        if params.adapter:
+            model_id = f"{role.model}|{adapter_path(project, params.adapter)}"
+        summary = await run_requests(ctx, backend, items, sink, model_id=model_id)
     finally:
         await backend.aclose()
         checker.close()

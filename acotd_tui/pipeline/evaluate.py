@@ -1,12 +1,17 @@
 """Evaluate a model (or base + adapter) on benchmarks: accuracy and CoTQS.
 
 - n samples per problem (default 4) at temperature 0.6, top-p 0.9 (config `eval`), with the
-  same prompt as diagnosis; answers checked with math-verify; truncated outputs count as
-  wrong. Accuracy is reported as mean ± std over the n sample runs: run j's accuracy is the
+  same prompt as diagnosis, up to `eval.max_tokens` (16,384 by default, the paper's Table 2);
+  answers checked with math-verify; truncated (cut-off) outputs count as wrong, and how many
+  there were is stored with each result and shown beside the tables. Accuracy is reported as mean ± std over the n sample runs: run j's accuracy is the
   share of problems its j-th sample solved (std is the sample standard deviation, 0 for n=1).
 - CoTQS: the `cotqs_judge` scores CoTs 1-5 on logical coherence, step completeness and
   factual correctness; a CoT's score is the mean of the three; the benchmark's CoTQS is the
-  mean over judged CoTs (`eval.cotqs_samples` per problem, default the first).
+  mean over judged CoTs, and its std the sample standard deviation over the n sample runs
+  (`eval.cotqs_samples` per problem: 0 = every sample, the default, as the tables need).
+- `thinking` turns Qwen3's `enable_thinking` chat-template switch on or off (the paper's
+  Table 3 baseline "thinking off"); it is part of every request's key, so runs with thinking
+  on and off never share samples.
 - Refuses to evaluate an adapter on benchmark problems its training set contained.
 Every sample is stored, keyed by (evaluation, item, sample), so a re-run resumes.
 """
@@ -66,6 +71,7 @@ class EvalParams:
     limit: int | None = None
     cotqs: bool | None = None
     allow_overlap: bool = False
+    thinking: bool | None = None  # Qwen3 `enable_thinking`; None: the student role's setting
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,6 +222,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     project, store = ctx.project, ctx.store
     cfg = project.config.eval
     role = apply_overrides(project.config.role("student"), params.overrides)
+    if params.thinking is not None:
+        role = role.model_copy(update={"enable_thinking": params.thinking})
     adapter_label, adapter_path, trained = _adapter(ctx, params.adapter)
     n = params.n or cfg.n
     sampling = sampling_from_role(
@@ -226,6 +234,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         n=n,
     )
     name = params.name or (f"{role.model}+{adapter_label}" if adapter_label else role.model)
+    if params.thinking is False and not params.name:
+        name += "#no-thinking"
     templates = {
         "math": load_template(project.config.diagnose.prompt, project.root),
         "code": load_template(project.config.code.diagnose_prompt, project.root),
@@ -317,11 +327,31 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             else {}
         )
         detail["judged"] = len(judged)
+        runs = [
+            statistics.fmean(
+                (s.coherence + s.completeness + s.factual) / 3  # type: ignore[operator]
+                for s in judged
+                if s.sample_index == j
+            )
+            for j in range(n)
+            if any(s.sample_index == j for s in judged)
+        ]
+        detail["cotqs_runs"] = runs  # CoTQS of sample run j (mean over its judged CoTs)
+        detail["cotqs_std"] = statistics.stdev(runs) if len(runs) > 1 else 0.0 if runs else None
+        detail["truncated"] = sum(1 for s in samples if s.truncated)
+        detail["samples"] = len(samples)
         store.evals.finish(ev.id, acc_mean=mean, acc_std=std, cotqs=cotqs, detail=detail)
-        results[bench] = {"acc_mean": mean, "acc_std": std, "cotqs": cotqs}
+        results[bench] = {
+            "acc_mean": mean,
+            "acc_std": std,
+            "cotqs": cotqs,
+            "truncated": detail["truncated"],
+            "samples": len(samples),
+        }
     summary_text = "; ".join(
         f"{b} {r['acc_mean']:.1%}±{r['acc_std']:.1%}"
         + (f" CoTQS {r['cotqs']:.2f}" if r["cotqs"] is not None else "")
+        + (f" ({r['truncated']} of {r['samples']} samples cut off)" if r["truncated"] else "")
         for b, r in results.items()
     )
     return {

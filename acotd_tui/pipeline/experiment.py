@@ -2,7 +2,11 @@
 
 Methods: ACoTD adaptive sampling, random sampling, fixed 6:3:1, and the only-short /
 only-long CoT ablations (adaptive sampling, one CoT kind for all), plus the untrained
-student as the baseline. For each method: sample a dataset, teach, verify, (export,) train,
+student as the baseline. The random arm is the paper's (§4.3.4): K problems uniformly from
+the whole imported pool with no difficulty classification, CoT kinds assigned without
+labels in the ACoTD arm's short:long proportion (`random_kinds`: acotd | short | long; see
+`random_arm`). A plan a level cannot fill is refused unless `accept_nearest` is given.
+For each method: sample a dataset, teach, verify (with top-up to K), (export,) train,
 evaluate; then write Tables 3 and 4 and the plots under runs/experiments/<name>/.
 Each stage runs as a child job (listed by `acotd jobs`, cancelled with the experiment).
 Everything is reused: datasets by name, CoTs from the store and the LLM-call cache,
@@ -11,7 +15,7 @@ finished training runs, finished evaluations; so a re-run does only what is miss
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
@@ -21,17 +25,43 @@ from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.store import StoreError
 
 from .evaluate import EvalParams
-from .results import write_report
+from .random_arm import RandomArmRequest, acotd_long_share, create_random_arm
+from .results import (
+    ACOTD_METHOD,
+    ResultsTable,
+    Role,
+    load_reference,
+    shortfall_notes,
+    write_report,
+)
 from .sampling import SamplingService
 from .teach import TeachParams
 from .verify import VerifyParams
 
+METHOD_LABELS = {
+    "acotd": "ACoTD",
+    "random": "Random Sampling",
+    "fixed_6_3_1": "Fixed 6:3:1",
+    "only_short": "Only short CoT",
+    "only_long": "Only long CoT",
+}
 METHODS: dict[str, dict[str, Any]] = {
     "acotd": {"strategy": "adaptive"},
     "random": {"strategy": "random"},
     "fixed_6_3_1": {"strategy": "fixed", "ratios": {"E": 6.0, "M": 3.0, "H": 1.0}},
     "only_short": {"strategy": "adaptive", "cot_mode": "short"},
     "only_long": {"strategy": "adaptive", "cot_mode": "long"},
+}
+
+
+# `--paper`: the settings the paper states, applied over the project's config.
+PAPER_SETTINGS: dict[str, Any] = {
+    "k": 1000,  # §4.2: 1,000 distillation examples (671 short + 329 long)
+    "n": 4,  # Table 2: 4 samples per problem
+    "max_tokens": 16384,  # Table 2 (§4.3.3 says 8196)
+    "temperature": 0.6,  # Table 2
+    "top_p": 0.9,  # Table 2
+    "grading_rule": "paper",  # Algorithm 1: the judge's verdict is the label, conflicts kept
 }
 
 
@@ -50,6 +80,13 @@ class ExperimentParams:
     max_steps: int = -1
     baseline: bool = True
     cotqs: bool | None = None
+    random_kinds: str = "acotd"
+    accept_nearest: bool = False
+    thinking: bool | None = None  # the student's Qwen3 enable_thinking (None: its role's)
+    paper: bool = False  # the paper's rule and settings (PAPER_SETTINGS)
+    baselines: list[str] | None = None  # None: `[experiment] baselines`
+    thinking_off_row: bool | None = None  # None: `[experiment] student_thinking_off`
+    paper_reference: bool = False  # add the paper's published rows to the tables
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,11 +117,54 @@ def _dataset(ctx: JobContext, params: ExperimentParams, method: str) -> str:
         return name  # frozen: reused as it is
     except StoreError:
         pass
+    if method == "random":
+        k = params.k or ctx.project.config.sampling.k
+        create_random_arm(
+            ctx.project,
+            name,
+            RandomArmRequest(
+                k=k,
+                seed=params.seed,
+                kinds=params.random_kinds,
+                long_share=_acotd_long_share(ctx, params)
+                if params.random_kinds == "acotd"
+                else None,
+                accept_nearest=params.accept_nearest,
+            ),
+        )
+        return name
     service = SamplingService(ctx.project)
     settings = {**METHODS[method]}
-    request = service.default_request(k=params.k, seed=params.seed, accept_nearest=True, **settings)
+    request = service.default_request(
+        k=params.k,
+        seed=params.seed,
+        accept_nearest=params.accept_nearest,
+        include_conflicts=True if params.paper else None,  # Algorithm 1 keeps them
+        **settings,
+    )
+    plan = service.preview(request)
+    if params.paper:
+        _check_paper_labels(ctx, [pid for ids in plan.pool.values() for pid in ids])
+    if not plan.feasible:
+        if not params.accept_nearest:
+            raise AcotdError(
+                f"{method}: {plan.describe_shortfall()} (give --accept-nearest, or lower K)"
+            )
+        ctx.note(
+            f"{method}: {plan.describe_shortfall()}; taking the nearest plan (--accept-nearest)"
+        )
     service.create(name, request)
     return name
+
+
+def _acotd_long_share(ctx: JobContext, params: ExperimentParams) -> float:
+    """The long share of the ACoTD arm: from its dataset when it exists, else its plan."""
+    try:
+        dataset = ctx.store.datasets.get(f"{params.name}-acotd")
+    except StoreError:
+        return acotd_long_share(ctx.project, params.k or ctx.project.config.sampling.k, params.seed)
+    items = ctx.store.datasets.items(dataset.id)
+    return sum(1 for i in items if i.cot_kind == "long") / max(1, len(items))
 
 
 def _trained(ctx: JobContext, run: str) -> bool:
@@ -95,18 +175,46 @@ def _trained(ctx: JobContext, run: str) -> bool:
 
 
 def _eval_params(
-    params: ExperimentParams, benchmarks: list[str], *, name: str, adapter: str | None = None
+    params: ExperimentParams,
+    benchmarks: list[str],
+    *,
+    name: str,
+    adapter: str | None = None,
+    thinking: bool | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """Every arm, the baseline included, is evaluated under the same settings."""
+    """Every row, baselines included, is evaluated under the same settings."""
+    paper = PAPER_SETTINGS if params.paper else {}
     return EvalParams(
         benchmarks=benchmarks,
         name=name,
         adapter=adapter,
-        n=params.n,
+        overrides={"model": model} if model else {},
+        n=params.n or paper.get("n"),
+        temperature=paper.get("temperature"),
+        top_p=paper.get("top_p"),
+        max_tokens=params.max_tokens or paper.get("max_tokens"),
         limit=params.limit,
-        max_tokens=params.max_tokens,
         cotqs=params.cotqs,
+        thinking=thinking,
     ).to_job()
+
+
+def _slug(model: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in model.split("/")[-1])
+
+
+def _check_paper_labels(ctx: JobContext, pool: list[int]) -> None:
+    """--paper: refuse a pool labelled under the "checked" rule (not Algorithm 1's labels),
+    before anything is sampled from it."""
+    from .export import label_rules
+
+    rules = label_rules(ctx.store, ctx.project.config.grading.scheme, pool)
+    if rules.get("checked"):
+        raise AcotdError(
+            f"--paper: {rules['checked']} labels in the pool were made under the 'checked' rule; "
+            "re-grade with `acotd grade --regrade --rule paper` (Algorithm 1) first"
+        )
 
 
 def run_job(ctx: JobContext) -> dict[str, Any]:
@@ -115,22 +223,54 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
     unknown = set(params.methods) - set(METHODS)
     if unknown:
         raise AcotdError(f"unknown method {sorted(unknown)[0]!r} ({', '.join(METHODS)})")
+    if params.paper and params.k is None:
+        params = replace(params, k=PAPER_SETTINGS["k"])
+    cfg = ctx.project.config.experiment
     benchmarks = params.benchmarks or ctx.project.config.eval.benchmarks
-    ctx.set_total(len(params.methods) * 4 + int(params.baseline))
+    baselines = cfg.baselines if params.baselines is None else params.baselines
+    thinking_off = (
+        cfg.student_thinking_off if params.thinking_off_row is None else params.thinking_off_row
+    )
+    base_rows: list[tuple[str, str, dict[str, Any]]] = []  # (row, label, eval params)
+    if params.baseline:
+        base_rows.append(
+            (
+                f"{params.name}-base",
+                "student (thinking on)"
+                if params.thinking is not False
+                else "student (thinking off)",
+                _eval_params(
+                    params, benchmarks, name=f"{params.name}-base", thinking=params.thinking
+                ),
+            )
+        )
+        if thinking_off and params.thinking is not False:
+            row = f"{params.name}-base-nothink"
+            base_rows.append(
+                (
+                    row,
+                    "student (thinking off)",
+                    _eval_params(params, benchmarks, name=row, thinking=False),
+                )
+            )
+        for model in baselines:
+            row = f"{params.name}-baseline-{_slug(model)}"
+            base_rows.append((row, model, _eval_params(params, benchmarks, name=row, model=model)))
+    ctx.set_total(len(params.methods) * 4 + len(base_rows))
+    # Every arm's set first: a plan that must be refused is refused before anything is spent.
+    datasets = {method: _dataset(ctx, params, method) for method in params.methods}
     rows: list[str] = []
     runs: list[str] = []
-    if params.baseline:
-        base = f"{params.name}-base"
-        _child(
-            ctx,
-            "eval",
-            _eval_params(params, benchmarks, name=base),
-            "baseline evaluation",
-        )
-        rows.append(base)
+    roles: dict[str, Role] = {}
+    labels: dict[str, str] = {}
+    shortfalls: dict[str, str] = {}
+    for row, label, eval_params in base_rows:
+        _child(ctx, "eval", eval_params, f"baseline {label}")
+        rows.append(row)
+        roles[row], labels[row] = Role.BASELINE, label
         ctx.advance(1)
     for method in params.methods:
-        dataset = _dataset(ctx, params, method)
+        dataset = datasets[method]
         _child(
             ctx,
             "teach",
@@ -138,7 +278,17 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
             f"{method}: teach",
         )
         ctx.advance(1)
-        _child(ctx, "verify", VerifyParams(dataset=dataset).to_job(), f"{method}: verify")
+        verified = _child(
+            ctx,
+            "verify",
+            VerifyParams(dataset=dataset, from_reference=params.from_reference).to_job(),
+            f"{method}: verify",
+        )
+        if verified.get("shortfall"):
+            shortfalls[dataset] = (
+                f"{verified['exportable']} of {verified['planned']} planned items verified "
+                f"(short by {verified['shortfall']}: {verified['shortfall_by_label']})"
+            )
         ctx.advance(1)
         run = dataset
         if not _trained(ctx, run):
@@ -156,17 +306,32 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
         _child(
             ctx,
             "eval",
-            _eval_params(params, benchmarks, name=run, adapter=run),
+            _eval_params(params, benchmarks, name=run, adapter=run, thinking=params.thinking),
             f"{method}: evaluate",
         )
         ctx.advance(1)
         rows.append(run)
         runs.append(run)
+        roles[run] = Role.ACOTD if method == ACOTD_METHOD else Role.ABLATION
+        labels[run] = METHOD_LABELS[method]
     out = inside(ctx.project.root, ctx.project.runs_dir / "experiments" / params.name)
-    files = write_report(ctx.store, out, rows, benchmarks, runs)
+    table = ResultsTable.from_store(ctx.store, rows, benchmarks, roles=roles)
+    table.labels = labels
+    table.notes = shortfall_notes(ctx.store, table)
+    if params.paper:
+        table.notes.append(
+            "Run with --paper: " + ", ".join(f"{k} {v}" for k, v in PAPER_SETTINGS.items())
+        )
+    if params.paper_reference:
+        table.reference, note = load_reference()
+        if note:
+            table.notes.append(note)
+    files = write_report(ctx.store, out, runs=runs, table=table)
     return {
         "rows": rows,
         "report": str(out),
         "files": [f.name for f in files],
-        "message": f"tables and plots in {out}",
+        "shortfalls": shortfalls,
+        "message": f"tables and plots in {out}"
+        + (f"; {len(shortfalls)} arms short of K (stated under the tables)" if shortfalls else ""),
     }

@@ -8,7 +8,8 @@ Formats (all under `runs/exports/<dataset>/` unless `out` is given):
 The user turn is the student's own diagnosis prompt, so training and evaluation see the same
 format. The assistant turn is in the student's chat format, Qwen3 style: the reasoning inside
 `<think>...</think>`, then the answer with `\\boxed{}`. Only verified, not rejected CoTs are
-exported; human edits replace the teacher's text. A README.md dataset card describes it all.
+exported, and never one the teacher did not finish (finish reason `length`), even if an older
+verification passed it; human edits replace the teacher's text. A README.md dataset card describes it all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template
+
+from .teach import active_items
+from .verify import TRUNCATED, is_truncated, set_status
 
 FORMATS = ("trl", "llamafactory", "hf")
 
@@ -56,7 +60,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     """The rows to export and facts for the card; refuses a dataset with nothing verified."""
     store = project.store
     dataset = store.datasets.get(dataset_name)
-    items = store.datasets.items(dataset.id)
+    items = active_items(store, dataset.id)
     cots = store.cots.for_problems([i.problem_id for i in items])
     problems = {p.id: p for p in store.problems.get_many([i.problem_id for i in items])}
     template = load_template(project.config.diagnose.prompt, project.root)
@@ -66,14 +70,14 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     teachers: Counter[str] = Counter()
     prompts: set[str] = set()
     for item in items:
-        candidates = [
-            c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind and c.exportable
-        ]
+        own = [c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind]
+        candidates = [c for c in own if c.exportable and not is_truncated(c)]
         if not candidates:
-            own = [c for c in cots.get(item.problem_id, []) if c.kind == item.cot_kind]
             skipped[
                 "rejected"
                 if any(c.review == "rejected" for c in own)
+                else TRUNCATED
+                if any(c.exportable and is_truncated(c) for c in own)
                 else "unverified"
                 if own
                 else "no CoT"
@@ -115,8 +119,44 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         "levels": dict(Counter((r["level"], r["cot_kind"]) for r in rows)),
         "pass_rates": store.cots.pass_rates(dataset.id),
         "student_prompt": template.version,
+        "grading": grading_facts(project, dataset, [i.problem_id for i in items]),
+        "status": set_status(store, dataset.name),
+        "topups": store.topups.list(dataset.id),
+        "round": store.topups.round(dataset.id),
     }
     return rows, facts
+
+
+def label_rules(store: Any, scheme: str, problem_ids: list[int]) -> dict[str, int]:
+    """How many of the problems' automatic labels each grading rule made ("paper",
+    "checked"; "unrecorded" for imported or older grades, "human" when only a person's)."""
+    rules: Counter[str] = Counter()
+    for pid in problem_ids:
+        auto = [
+            g
+            for g in store.grades.history(pid, scheme)
+            if g.attempt_id is None and g.source != "human"
+        ]
+        detail = auto[-1].detail if auto else None
+        rule = detail.get("grading_rule") if isinstance(detail, dict) else None
+        rules[rule or ("human" if not auto else "unrecorded")] += 1
+    return dict(rules)
+
+
+def grading_facts(project: Project, dataset: Any, problem_ids: list[int]) -> dict[str, Any]:
+    """Which E/M/H rule labelled the sampled problems, and what became of judge-vs-check
+    conflicts: how many the sampled set kept, and how many the pool left out."""
+    store = project.store
+    labels = store.grades.labels(dataset.scheme, problem_ids)
+    rules = label_rules(store, dataset.scheme, problem_ids)
+    kept = sum(1 for lab in labels.values() if lab.conflict and lab.human_label is None)
+    return {
+        "configured_rule": project.config.grading.rule,
+        "rules": dict(rules),
+        "conflicts_kept": kept,
+        "conflicts_left_out": int(dataset.params.get("excluded", {}).get("conflict", 0)),
+        "include_conflicts": bool(dataset.params.get("include_conflicts", False)),
+    }
 
 
 def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
@@ -126,9 +166,27 @@ def write_card(path: Path, facts: dict[str, Any], files: list[str]) -> None:
         "",
         f"Distillation set made by acotd-tui: {facts['rows']} training examples from {facts['items']} sampled problems.",
         "",
+        f"- distillation round: {facts['round']}",
         f"- sampling: `{ds.strategy}` ({ds.scheme}), seed {ds.seed}, parameters `{json.dumps({k: v for k, v in ds.params.items() if k not in ('excluded',)}, sort_keys=True)}`",
         f"- excluded before sampling: {ds.params.get('excluded', {})}",
+        f"- grading rule: `{facts['grading']['configured_rule']}` (labels of the sampled problems by rule: {facts['grading']['rules']}); judge-vs-check conflicts: {facts['grading']['conflicts_kept']} kept in this set, {facts['grading']['conflicts_left_out']} left out of the pool",
         f"- left out of this export: {facts['skipped'] or 'nothing'}",
+        f"- planned size K = {facts['status']['planned']}; verified {facts['status']['verified']}; "
+        + (
+            f"**short of K by {facts['status']['shortfall']}** (by level: {facts['status']['shortfall_by_label']})"
+            if facts["status"]["shortfall"]
+            else "no shortfall"
+        ),
+        f"- top-up at verification: {facts['status']['replaced']} items replaced by unused problems of the same level"
+        + (
+            "; "
+            + ", ".join(
+                f"{t.replaced_problem_id}->{t.problem_id if t.problem_id is not None else 'none'} ({t.label})"
+                for t in facts["topups"][:50]
+            )
+            if facts["topups"]
+            else ""
+        ),
         f"- teachers: {facts['teachers']}",
         f"- teacher prompts: {', '.join(facts['prompts'])}; student prompt: {facts['student_prompt']}",
         "- assistant turns: reasoning inside `<think>...</think>`, then the answer with `\\boxed{}` (Qwen3 chat format)",

@@ -35,7 +35,7 @@ from acotd_tui.project import Project
 from acotd_tui.store import Attempt, NewGrade, ProblemFilter
 from acotd_tui.templates import PromptTemplate, load_template
 
-from .aggregate import SampleGrade, aggregate_emh, aggregate_zte, sample_conflict
+from .aggregate import GRADING_RULES, SampleGrade, aggregate, sample_conflict
 from .judge_parse import EMH_SCHEMA, ZTE_SCHEMA, JudgeParseError, parse_verdict
 from .prm import PRMScorer, level_from_score, split_steps
 
@@ -55,6 +55,7 @@ class GradeParams:
     grader: str | None = None  # "judge" | "prm"
     regrade: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
+    rule: str | None = None  # "paper" | "checked"; None: `grading.rule`
 
     def to_job(self) -> dict[str, Any]:
         return asdict(self)
@@ -324,7 +325,11 @@ async def _prm_samples(
 
 
 def _aggregate(
-    ctx: JobContext, grader: Grader, attempts: dict[int, list[Attempt]], regrade: bool
+    ctx: JobContext,
+    grader: Grader,
+    attempts: dict[int, list[Attempt]],
+    regrade: bool,
+    rule: str,
 ) -> tuple[int, int]:
     """Write one per-problem grade for each problem whose samples are all graded."""
     store = ctx.store
@@ -348,7 +353,7 @@ def _aggregate(
             incomplete += 1
             continue
         sample_list = [SampleGrade(a.id, samples[a.id].label, a.correct) for a in items]
-        agg = (aggregate_emh if grader.scheme == "emh" else aggregate_zte)(sample_list, easy_rate)
+        agg = aggregate(grader.scheme, rule, sample_list, easy_rate)
         only_rule = all(samples[a.id].source == "rule" for a in items)
         rows.append(
             NewGrade(
@@ -374,6 +379,9 @@ def _aggregate(
 async def run_job(ctx: JobContext) -> dict[str, Any]:
     params = GradeParams.from_job(ctx.params)
     project, store = ctx.project, ctx.store
+    rule = params.rule or project.config.grading.rule
+    if rule not in GRADING_RULES:
+        raise AcotdError(f"unknown grading rule {rule!r} ({', '.join(GRADING_RULES)})")
     grader = make_grader(project, params)
     chosen, attempts = _select(project, params)
     problems = {p.id: p for p in store.problems.get_many(chosen)}
@@ -421,7 +429,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         }
     if stats["cancelled"] or stats["stop_reason"]:
         return {**stats, "graded_problems": 0}
-    written, incomplete = _aggregate(ctx, grader, attempts, params.regrade)
+    written, incomplete = _aggregate(ctx, grader, attempts, params.regrade, rule)
     message = f"{written} problems graded, {stats['needs_review']} samples need review, {incomplete} incomplete"
     if stats["calls_failed"]:
         message += f"; {stats['calls_failed']} judge calls failed: run again to retry"

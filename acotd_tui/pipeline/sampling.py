@@ -217,10 +217,14 @@ class SamplingService:
             scheme=scheme,
             ratios=ratios,
             decontaminate=cfg.decontaminate,
+            # Algorithm 1 as written keeps judge-vs-check conflicts in the pool (grading.rule)
+            include_conflicts=self.project.config.grading.rule == "paper",
         )
-        return SamplingRequest(
-            **{**asdict(base), **{k: v for k, v in changes.items() if v is not None}}
-        )
+        given = {k: v for k, v in changes.items() if v is not None}
+        if given.get("scheme", scheme) == "zte" and "cot_mode" not in given:
+            # ZTE distils long CoTs for every question unless `sampling.zte_cot = "split"`
+            given["cot_mode"] = "long" if cfg.zte_cot == "long" else "auto"
+        return SamplingRequest(**{**asdict(base), **given})
 
     def scope(self, request: SamplingRequest) -> PoolScope:
         return PoolScope(

@@ -27,7 +27,7 @@ from acotd_tui.backends.base import ChatRequest
 from acotd_tui.config import ModelRole
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.project import Project
-from acotd_tui.store import NewCot
+from acotd_tui.store import DatasetItem, NewCot, Store
 from acotd_tui.templates import PromptTemplate, load_template
 
 REFERENCE_TEACHER = "reference"
@@ -205,7 +205,9 @@ class CotSink:
         self.ctx.store.cots.insert(conn, rows)
 
 
-def _reference_cots(ctx: JobContext, items: list[tuple[int, str]]) -> dict[str, Any]:
+def _reference_cots(
+    ctx: JobContext, items: list[tuple[int, str]], *, progress: bool = True
+) -> dict[str, Any]:
     store = ctx.store
     problems = {p.id: p for p in store.problems.get_many([pid for pid, _ in items])}
     existing = store.cots.for_problems([pid for pid, _ in items])
@@ -241,7 +243,8 @@ def _reference_cots(ctx: JobContext, items: list[tuple[int, str]]) -> dict[str, 
             )
         )
     store.cots.add(rows)
-    ctx.set_total(len(items), already_done=len(items))
+    if progress:
+        ctx.set_total(len(items), already_done=len(items))
     return {
         "written": len(rows),
         "no_reference_solution": missing,
@@ -249,15 +252,28 @@ def _reference_cots(ctx: JobContext, items: list[tuple[int, str]]) -> dict[str, 
     }
 
 
+def active_items(store: Store, dataset_id: int) -> list[DatasetItem]:
+    """The dataset's items less those retired by a top-up (their replacements are items too)."""
+    retired = store.topups.retired(dataset_id)
+    return [i for i in store.datasets.items(dataset_id) if i.problem_id not in retired]
+
+
 async def run_job(ctx: JobContext) -> dict[str, Any]:
     params = TeachParams.from_job(ctx.params)
-    project, store = ctx.project, ctx.store
-    dataset = store.datasets.get(params.dataset)
-    items = [(i.problem_id, i.cot_kind) for i in store.datasets.items(dataset.id)]
+    dataset = ctx.store.datasets.get(params.dataset)
+    items = [(i.problem_id, i.cot_kind) for i in active_items(ctx.store, dataset.id)]
     if params.limit is not None:
         items = items[: params.limit]
     if params.from_reference:
         return _reference_cots(ctx, items)
+    return await teach_items(ctx, params, items)
+
+
+async def teach_items(
+    ctx: JobContext, params: TeachParams, items: list[tuple[int, str]], *, progress: bool = True
+) -> dict[str, Any]:
+    """Teacher CoTs for (problem, kind) pairs that have none yet by the configured teacher."""
+    project, store = ctx.project, ctx.store
     staff = teachers(project, params)
     existing = store.cots.for_problems([pid for pid, _ in items])
     problems = {p.id: p for p in store.problems.get_many([pid for pid, _ in items])}
@@ -281,7 +297,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                 CotTarget(pid, kind, teacher.name, version, 0, domain),
             )
         )
-    ctx.set_total(len(items), already_done=already)
+    if progress:
+        ctx.set_total(len(items), already_done=already)
     ctx.note(
         f"{len(work['short'])} short CoTs by {staff['short'].name}, {len(work['long'])} long CoTs by {staff['long'].name}; {already} already exist"
     )

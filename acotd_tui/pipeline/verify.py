@@ -1,12 +1,24 @@
 """Verify: check every teacher CoT of a dataset, regenerate failures, queue spot checks.
 
-1. The CoT's final answer is checked against the reference (math-verify, as for students).
+1. A CoT the teacher did not finish (stored finish reason `length`: cut off at max_tokens)
+   fails with reason `truncated`, whatever answer its unfinished text seems to reach; a
+   cut-off generation is never a pass. A person's edit replaces the generated text, so an
+   edited CoT is judged on its edit.
+   Otherwise the CoT's final answer is checked against the reference (math-verify, as for
+   students).
 2. Optionally a consistency judge (`consistency_judge` role) says whether the reasoning
    supports the stated answer; a CoT that reaches the right answer by broken reasoning is
    then rejected too. A reply that cannot be read counts as "unknown", not as a pass.
 3. A dataset item with no passing CoT is taught again (next generation, another seed) up to
    `verification.max_regenerations` times; after that it stays unverified and is left out
    of exports.
+3b. Top-up (`verification.top_up`, on by default): such an item is then retired and replaced
+   by an unused problem of the same level (same CoT kind), drawn with a seed derived from
+   the dataset's and recorded with the job (`store.topups`), then taught and verified like
+   the rest, up to `verification.max_topup_rounds` rounds per run (a re-run continues the
+   round count, so each round has its own seed); so a verified set is exactly K
+   with the planned mix whenever the pool allows. When a level runs out, the shortfall is
+   recorded and stated in the result, the dataset card and under the experiment tables.
 4. `verification.spot_check_fraction` of the verified CoTs of each level are queued for a
    person to approve, reject or edit (seeded, so the same queue on a re-run).
 Only verified, not rejected CoTs are exportable.
@@ -20,7 +32,7 @@ import math
 import random
 import re
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from acotd_tui.backends import (
@@ -32,10 +44,22 @@ from acotd_tui.backends import (
 from acotd_tui.backends.base import ChatRequest
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
-from acotd_tui.store import Cot, Store
+from acotd_tui.project import Project
+from acotd_tui.store import Cot, Dataset, DatasetItem, NewTopup, Store
 from acotd_tui.templates import load_template
 
-from .teach import CotSink, CotTarget, TeachParams, teacher_request, teachers
+from .random_arm import RANDOM_POOL, UNLABELLED, RandomArmRequest, random_pool
+from .sampling import SamplingRequest, SamplingService
+from .teach import (
+    CotSink,
+    CotTarget,
+    TeachParams,
+    _reference_cots,
+    active_items,
+    teach_items,
+    teacher_request,
+    teachers,
+)
 
 CONSISTENCY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -51,6 +75,8 @@ class VerifyParams:
     max_regenerations: int | None = None
     spot_check_fraction: float | None = None
     seed: int = 0
+    top_up: bool | None = None  # None: `verification.top_up`
+    from_reference: bool = False  # top-up replacements get reference CoTs (no API teachers)
     overrides: dict[str, str] = field(default_factory=dict)
     judge_overrides: dict[str, str] = field(default_factory=dict)
 
@@ -80,11 +106,28 @@ def parse_consistency(text: str) -> bool | None:
     return None
 
 
+TRUNCATED = "truncated"
+
+
+def is_truncated(cot: Cot) -> bool:
+    """Cut off at max_tokens by the teacher, and not since rewritten by a person."""
+    return cot.finish_reason == "length" and not cot.edited
+
+
 def check_answers(
     store: Store, checker: OutcomeChecker, cots: list[Cot]
 ) -> dict[int, tuple[bool, str]]:
     """(passed, detail) per CoT: the final answer against the reference, or for code
-    problems the CoT's code run against the problem's tests."""
+    problems the CoT's code run against the problem's tests. A truncated CoT fails with
+    detail starting `truncated` before anything is checked."""
+    out: dict[int, tuple[bool, str]] = {
+        c.id: (False, f"{TRUNCATED}: the teacher stopped at max_tokens before finishing")
+        for c in cots
+        if is_truncated(c)
+    }
+    cots = [c for c in cots if c.id not in out]
+    if not cots:
+        return out
     problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
     tests = store.tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
     submissions = [
@@ -99,7 +142,6 @@ def check_answers(
         )
         for c in cots
     ]
-    out = {}
     for cot, outcome in zip(cots, checker.check(submissions), strict=True):
         problem = problems[cot.problem_id]
         if problem.domain == "code":
@@ -166,6 +208,51 @@ def _best(cots: list[Cot]) -> Cot | None:
     return good[-1] if good else None
 
 
+async def _verify_pending(
+    ctx: JobContext,
+    params: VerifyParams,
+    checker: OutcomeChecker,
+    kinds: dict[int, str],
+    use_consistency: bool,
+) -> None:
+    """Check every CoT of the items' kinds that has no verdict yet, and store the verdicts."""
+    store = ctx.store
+    cots = store.cots.for_problems(list(kinds))
+    pending = [
+        c for pid in kinds for c in cots.get(pid, []) if c.kind == kinds[pid] and c.verified is None
+    ]
+    if not pending:
+        return
+    answers = await asyncio.to_thread(check_answers, store, checker, pending)
+    consistent: dict[int, bool | None] = {}
+    if use_consistency:
+        consistent = await _consistency(ctx, params, [c for c in pending if answers[c.id][0]])
+    updates = []
+    for cot in pending:
+        ok, detail = answers[cot.id]
+        verdict = consistent.get(cot.id)
+        if ok and use_consistency:
+            if verdict is False:
+                ok, detail = (
+                    False,
+                    detail + "; the consistency judge says the reasoning does not support it",
+                )
+            elif verdict is None:
+                ok, detail = (False, detail + "; the consistency judge's reply could not be read")
+        updates.append((cot.id, ok, detail, verdict))
+    with store.db.tx() as conn:
+        store.cots.set_verification(conn, updates)
+
+
+def _failing(store: Store, kinds: dict[int, str]) -> list[int]:
+    cots = store.cots.for_problems(list(kinds))
+    return [
+        pid
+        for pid in kinds
+        if _best([c for c in cots.get(pid, []) if c.kind == kinds[pid]]) is None
+    ]
+
+
 async def run_job(ctx: JobContext) -> dict[str, Any]:
     params = VerifyParams.from_job(ctx.params)
     project, store = ctx.project, ctx.store
@@ -174,55 +261,44 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     max_regen = (
         cfg.max_regenerations if params.max_regenerations is None else params.max_regenerations
     )
+    top_up = cfg.top_up if params.top_up is None else params.top_up
     dataset = store.datasets.get(params.dataset)
-    items = store.datasets.items(dataset.id)
-    kinds = {i.problem_id: i.cot_kind for i in items}
-    ctx.set_total(len(items))
+    ctx.set_total(len(active_items(store, dataset.id)))
     checker = OutcomeChecker.for_project(project)
-    regenerated = 0
+    regenerated = replaced = 0
+    # A re-run continues the count of top-up rounds, so each round draws with its own seed.
+    earlier = len({t.seed for t in store.topups.list(dataset.id)})
     try:
-        for round_index in range(max_regen + 1):
-            ctx.check_cancelled()
-            cots = store.cots.for_problems(list(kinds))
-            mine = {pid: [c for c in cots.get(pid, []) if c.kind == kinds[pid]] for pid in kinds}
-            pending = [c for group in mine.values() for c in group if c.verified is None]
-            if pending:
-                answers = await asyncio.to_thread(check_answers, store, checker, pending)
-                consistent: dict[int, bool | None] = {}
-                if use_consistency:
-                    consistent = await _consistency(
-                        ctx, params, [c for c in pending if answers[c.id][0]]
-                    )
-                updates = []
-                for cot in pending:
-                    ok, detail = answers[cot.id]
-                    verdict = consistent.get(cot.id)
-                    if ok and use_consistency:
-                        if verdict is False:
-                            ok, detail = (
-                                False,
-                                detail
-                                + "; the consistency judge says the reasoning does not support it",
-                            )
-                        elif verdict is None:
-                            ok, detail = (
-                                False,
-                                detail + "; the consistency judge's reply could not be read",
-                            )
-                    updates.append((cot.id, ok, detail, verdict))
-                with store.db.tx() as conn:
-                    store.cots.set_verification(conn, updates)
-            cots = store.cots.for_problems(list(kinds))
-            failing = [
-                pid
-                for pid in kinds
-                if _best([c for c in cots.get(pid, []) if c.kind == kinds[pid]]) is None
-            ]
-            ctx.progress.done = len(kinds) - len(failing)
-            ctx.flush()
-            if not failing or round_index == max_regen:
+        for topup_round in range(earlier, earlier + cfg.max_topup_rounds + 1):
+            items = active_items(store, dataset.id)
+            kinds = {i.problem_id: i.cot_kind for i in items}
+            for round_index in range(max_regen + 1):
+                ctx.check_cancelled()
+                await _verify_pending(ctx, params, checker, kinds, use_consistency)
+                failing = _failing(store, kinds)
+                ctx.progress.done = len(kinds) - len(failing)
+                ctx.flush()
+                if not failing or round_index == max_regen:
+                    break
+                cots = store.cots.for_problems(list(kinds))
+                regenerated += await _regenerate(ctx, params, failing, kinds, cots)
+            failing = _failing(store, kinds)
+            if not top_up or not failing or topup_round == earlier + cfg.max_topup_rounds:
                 break
-            regenerated += await _regenerate(ctx, params, failing, kinds, cots)
+            rows = draw_replacements(project, dataset, items, failing, topup_round)
+            store.topups.record(dataset.id, rows, ctx.job_id)
+            fresh = [(r.problem_id, r.cot_kind) for r in rows if r.problem_id is not None]
+            ctx.note(
+                f"top-up {topup_round + 1}: {len(failing)} failing items retired, {len(fresh)} replaced"
+            )
+            if not fresh:
+                break
+            replaced += len(fresh)
+            teach = TeachParams(dataset=params.dataset, overrides=params.overrides)
+            if params.from_reference:
+                _reference_cots(ctx, fresh, progress=False)
+            else:
+                await teach_items(ctx, teach, fresh, progress=False)
     finally:
         checker.close()
     queued = _queue_spot_checks(
@@ -234,21 +310,104 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         params.seed,
     )
     rates = store.cots.pass_rates(dataset.id)
-    cots = store.cots.for_problems(list(kinds))
-    ok = sum(
-        1
-        for pid in kinds
-        if _best([c for c in cots.get(pid, []) if c.kind == kinds[pid]]) is not None
-    )
+    status = set_status(store, dataset.name)
+    ok, n_items = status["verified"], status["items"]
+    message = f"{ok} of {n_items} items have a verified CoT; {regenerated} regenerated; {replaced} replaced by top-up; {queued} queued for spot checks"
+    if status["shortfall"]:
+        message += f"; short of the planned {status['planned']} by {status['shortfall']} ({status['shortfall_by_label']})"
     return {
-        "items": len(kinds),
+        "items": n_items,
         "exportable": ok,
-        "unverified": len(kinds) - ok,
+        "unverified": n_items - ok,
         "regenerated": regenerated,
+        "replaced": replaced,
+        "planned": status["planned"],
+        "shortfall": status["shortfall"],
+        "shortfall_by_label": status["shortfall_by_label"],
         "spot_checks_queued": queued,
         "pass_rates": rates,
         "cost": sum(r["cost"] for r in rates),
-        "message": f"{ok} of {len(kinds)} items have a verified CoT; {regenerated} regenerated; {queued} queued for spot checks",
+        "message": message,
+    }
+
+
+def _unused_pool(project: Project, dataset: Dataset) -> dict[str, list[int]]:
+    """Problems the dataset's own strategy could have drawn, by level, never used by it."""
+    used = {i.problem_id for i in project.store.datasets.items(dataset.id)}
+    params = dataset.params
+    if dataset.strategy == RANDOM_POOL:
+        wanted = {f.name for f in fields(RandomArmRequest)}
+        request = RandomArmRequest(**{k: v for k, v in params.items() if k in wanted})
+        pool, _ = random_pool(project, request)
+        by_label = {UNLABELLED: pool}
+    else:
+        wanted = {f.name for f in fields(SamplingRequest)}
+        request = SamplingRequest(**{k: v for k, v in params.items() if k in wanted})
+        by_label, _ = SamplingService(project).pool(request)
+    return {label: sorted(set(ids) - used) for label, ids in by_label.items()}
+
+
+def draw_replacements(
+    project: Project,
+    dataset: Dataset,
+    items: list[DatasetItem],
+    failing: list[int],
+    topup_round: int,
+) -> list[NewTopup]:
+    """One replacement per failing item: an unused problem of the same level with the same
+    CoT kind, drawn with a seed derived from the dataset's (so a re-run draws the same)."""
+    by_pid = {i.problem_id: i for i in items}
+    unused = _unused_pool(project, dataset)
+    seed = f"{dataset.seed}/topup/{topup_round}"
+    rng = random.Random(seed)
+    rows = []
+    for pid in sorted(failing, key=lambda p: by_pid[p].position):
+        item = by_pid[pid]
+        candidates = unused.get(item.label, [])
+        choice = candidates.pop(rng.randrange(len(candidates))) if candidates else None
+        rows.append(
+            NewTopup(
+                replaced_problem_id=pid,
+                problem_id=choice,
+                label=item.label,
+                cot_kind=item.cot_kind,
+                reason="no CoT passed verification"
+                + ("" if choice is not None else f"; no unused problem of level {item.label} left"),
+                seed=seed,
+            )
+        )
+    return rows
+
+
+def set_status(store: Store, dataset_name: str) -> dict[str, Any]:
+    """Planned size, items, verified items and the shortfall by level, for cards and tables."""
+    dataset = store.datasets.get(dataset_name)
+    items = active_items(store, dataset.id)
+    cots = store.cots.for_problems([i.problem_id for i in items])
+    verified = {
+        i.problem_id
+        for i in items
+        if _best([c for c in cots.get(i.problem_id, []) if c.kind == i.cot_kind]) is not None
+    }
+    params = dataset.params
+    planned = int(params.get("wanted") or params.get("k") or len(items))
+    first_draw = len(store.datasets.items(dataset.id)) - sum(
+        1 for t in store.topups.list(dataset.id) if t.problem_id is not None
+    )
+    short_by_label: dict[str, int] = {}
+    for item in items:
+        if item.problem_id not in verified:
+            short_by_label[item.label] = short_by_label.get(item.label, 0) + 1
+    missing_at_sampling = max(0, planned - first_draw)
+    if missing_at_sampling:
+        short_by_label["(not sampled)"] = missing_at_sampling
+    return {
+        "planned": planned,
+        "items": len(items),
+        "verified": len(verified),
+        "replaced": sum(1 for t in store.topups.list(dataset.id) if t.problem_id is not None),
+        "shortfall": max(0, planned - len(verified)),
+        "shortfall_by_label": short_by_label,
     }
 
 
@@ -307,7 +466,7 @@ async def _regenerate(
 def _queue_spot_checks(store: Store, dataset_id: int, fraction: float, seed: int) -> int:
     if fraction <= 0:
         return 0
-    items = store.datasets.items(dataset_id)
+    items = active_items(store, dataset_id)
     cots = store.cots.for_problems([i.problem_id for i in items])
     by_label: dict[str, list[int]] = {}
     for item in items:

@@ -6,6 +6,7 @@ name of the form `SOURCE/SPLIT` (e.g. `math/test`) is read from the project's pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -33,6 +34,22 @@ class BenchItem:
 class Benchmark:
     name: str
     items: tuple[BenchItem, ...]
+
+
+def benchmark_version(name: str, store: Store | None = None) -> str:
+    """A digest of the benchmark's problems as they are now: bundled ones by their file, an
+    imported SOURCE/SPLIT by the content hashes of its problems. Stored with decontamination
+    results, so a changed benchmark is noticed and checked again."""
+    if name in BUNDLED:
+        path = resources.files("acotd_tui") / "data" / "benchmarks" / f"{name}.jsonl"
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    source, sep, split = name.partition("/")
+    if not sep or store is None:
+        load_benchmark(name, store)  # raises the one clear error
+    hashes = store.problems.hashes(ProblemFilter(sources=(source,), splits=(split,)))  # type: ignore[union-attr]
+    if not hashes:
+        load_benchmark(name, store)
+    return hashlib.blake2b(b"".join(hashes), digest_size=16).hexdigest()
 
 
 def load_benchmark(name: str, store: Store | None = None) -> Benchmark:

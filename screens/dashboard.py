@@ -57,6 +57,8 @@ class DashboardScreen(AcotdScreen):
         self.set_interval(REFRESH_S, self.load)
 
     def load(self) -> None:
+        if not self.is_current:  # issue 14: a hidden dashboard must not keep the store busy
+            return
         self.call(self.services.dashboard, then=self.show, group="dashboard")
 
     def show(self, data: DashboardData) -> None:

@@ -2,10 +2,15 @@
 
 The preview reruns (debounced) on every change and shows what each level has, what the plan
 takes, what is short and the nearest feasible plan. Creating writes a frozen dataset.
+A plan is counting (issue 14: counters and stored decontamination), so it follows typing;
+each request carries a generation number and only the newest one's result is shown, so a
+slow, stale plan can never overwrite a newer one.
 """
 
 from __future__ import annotations
 
+from acotd_tui.store import StoreError
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,7 +29,7 @@ STRATEGIES = [
     ("ZTE curriculum", "curriculum"),
 ]
 COT_MODES = [("short E/M, long H", "auto"), ("only short", "short"), ("only long", "long")]
-DEBOUNCE_S = 0.3
+DEBOUNCE_S = 0.02  # coalesces keys of one burst; a superseded request is skipped anyway
 
 
 def parse_ratios(text: str, scheme: str) -> dict[str, float]:
@@ -52,6 +57,8 @@ class SamplingScreen(AcotdScreen):
     def __init__(self) -> None:
         super().__init__()
         self._debounce: Timer | None = None
+        self._generation = 0  # of the newest preview request
+        self.plan = None  # the plan on screen (the newest request's)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,14 +137,36 @@ class SamplingScreen(AcotdScreen):
         self._debounce = self.set_timer(DEBOUNCE_S, self.preview)
 
     def preview(self) -> None:
+        self._generation += 1
+        generation = self._generation
         try:
             request = self.request()
         except (AcotdError, ValueError) as exc:
-            self.query_one("#preview-notes", Static).update(f"[red]{exc}[/red]")
+            self.query_one("#preview-notes", Static).update(f"[red]{escape(str(exc))}[/red]")
             return
-        self.call(self.services.sampling_preview, request, then=self.show_plan, group="preview")
+        preview = self.services.sampling_preview
+
+        def fetch():  # noqa: ANN202
+            if generation != self._generation:
+                return generation, None, None  # superseded while queued: skip the work
+            try:
+                return generation, preview(request), None
+            except (AcotdError, StoreError, ValueError, KeyError) as exc:
+                return generation, None, str(exc)
+
+        self.call(fetch, then=self.preview_done, group="preview", exclusive=False)
+
+    def preview_done(self, result) -> None:  # noqa: ANN001
+        generation, plan, error = result
+        if generation != self._generation:
+            return  # a newer request is on its way: this result is stale
+        if error is not None:
+            self.query_one("#preview-notes", Static).update(f"[red]{escape(error)}[/red]")
+            return
+        self.show_plan(plan)
 
     def show_plan(self, plan) -> None:  # noqa: ANN001
+        self.plan = plan
         table = self.query_one("#preview", DataTable)
         table.clear()
         total = sum(plan.available.values())

@@ -21,6 +21,7 @@ from .jobs import Job, Jobs, JobTaken
 from .llm_calls import LLMCalls
 from .migrations import MIGRATIONS, current_version, migrate
 from .models import ModelRecord, Models
+from .pool import DecontamSet, Pool, PoolScope
 from .problems import (
     InsertResult,
     NewProblem,
@@ -62,6 +63,7 @@ class Store:
         self.evals = Evals(self.db)
         self.tests = ProblemTests(self.db)
         self.stats = Stats(self.db)
+        self.pool = Pool(self.db)
 
     @property
     def schema_version(self) -> int:
@@ -106,6 +108,9 @@ __all__ = [
     "ModelRecord",
     "NewProblem",
     "PipelineCounts",
+    "Pool",
+    "PoolScope",
+    "DecontamSet",
     "Problem",
     "ProblemFilter",
     "ProblemRow",

@@ -305,9 +305,9 @@ class Grades:
     def distribution(self, scheme: str) -> dict[str, dict[str, int]]:
         """Current label counts per problem source, plus '(all)'."""
         out: dict[str, dict[str, int]] = {}
-        for r in self.db.query(
-            "SELECT p.source, l.label, COUNT(*) FROM labels l JOIN problems p ON p.id = l.problem_id"
-            " WHERE l.scheme = ? AND l.label IS NOT NULL GROUP BY p.source, l.label",
+        for r in self.db.query(  # from the counters the labels' triggers keep (migration 7)
+            "SELECT source, label, SUM(n) FROM label_counts WHERE scheme = ?"
+            " GROUP BY source, label HAVING SUM(n) > 0",
             (scheme,),
         ):
             out.setdefault(r[0], {})[r[1]] = r[2]

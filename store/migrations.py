@@ -352,12 +352,233 @@ def m005_budget_grants(conn: sqlite3.Connection) -> None:
     )
 
 
+def m007_pool_counts(conn: sqlite3.Connection) -> None:
+    """Sampling and counting at a million problems (issue 14).
+
+    - `label_counts`: current labels counted per (scheme, label, source, domain, held), kept
+      exact by triggers on `labels` (held = an unresolved judge/check conflict, which sampling
+      leaves out), so a plan or a label-filtered count reads a few rows instead of 1M.
+    - `decontam_sets` / `decontam_hits`: benchmark overlap computed once per benchmark set
+      (its fingerprint covers the n-gram size and the benchmark texts); `checked_through` is
+      the highest problem id already checked, so only newer problems are ever checked.
+    - an index that yields a label's problem ids in order without touching the table, and
+      partial indexes for the conflict, needs-review and human-label queues and counts.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE label_counts (
+            scheme TEXT NOT NULL,
+            label TEXT NOT NULL,
+            source TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            held INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (scheme, label, source, domain, held)
+        ) WITHOUT ROWID;
+
+        INSERT INTO label_counts (scheme, label, source, domain, held, n)
+        SELECT l.scheme, l.label, p.source, p.domain,
+               (l.conflict = 1 AND l.human_label IS NULL), COUNT(*)
+        FROM labels l JOIN problems p ON p.id = l.problem_id
+        WHERE l.label IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5;
+
+        CREATE TRIGGER label_counts_insert AFTER INSERT ON labels WHEN NEW.label IS NOT NULL
+        BEGIN
+            INSERT INTO label_counts (scheme, label, source, domain, held, n)
+            SELECT NEW.scheme, NEW.label, p.source, p.domain,
+                   (NEW.conflict = 1 AND NEW.human_label IS NULL), 1
+            FROM problems p WHERE p.id = NEW.problem_id
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END;
+
+        CREATE TRIGGER label_counts_update AFTER UPDATE OF label, conflict, human_label, scheme
+        ON labels
+        BEGIN
+            UPDATE label_counts SET n = n - 1
+            WHERE OLD.label IS NOT NULL AND scheme = OLD.scheme AND label = OLD.label
+              AND held = (OLD.conflict = 1 AND OLD.human_label IS NULL)
+              AND (source, domain) = (SELECT source, domain FROM problems WHERE id = OLD.problem_id);
+            INSERT INTO label_counts (scheme, label, source, domain, held, n)
+            SELECT NEW.scheme, NEW.label, p.source, p.domain,
+                   (NEW.conflict = 1 AND NEW.human_label IS NULL), 1
+            FROM problems p WHERE p.id = NEW.problem_id AND NEW.label IS NOT NULL
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END;
+
+        CREATE TRIGGER label_counts_delete AFTER DELETE ON labels WHEN OLD.label IS NOT NULL
+        BEGIN
+            UPDATE label_counts SET n = n - 1
+            WHERE scheme = OLD.scheme AND label = OLD.label
+              AND held = (OLD.conflict = 1 AND OLD.human_label IS NULL)
+              AND (source, domain) = (SELECT source, domain FROM problems WHERE id = OLD.problem_id);
+        END;
+
+        -- Labels go before their problem does, so the count above still finds its source.
+        CREATE TRIGGER problems_delete_labels BEFORE DELETE ON problems
+        BEGIN
+            DELETE FROM labels WHERE problem_id = OLD.id;
+            DELETE FROM decontam_hits WHERE problem_id = OLD.id;
+            UPDATE decontam_sets SET checked_through = MIN(checked_through, OLD.id - 1)
+            WHERE OLD.id = (SELECT MAX(id) FROM problems);
+        END;
+
+        CREATE TRIGGER problems_move_counts AFTER UPDATE OF source, domain ON problems
+        BEGIN
+            UPDATE label_counts SET n = n - 1
+            WHERE source = OLD.source AND domain = OLD.domain
+              AND (scheme, label, held) IN (
+                  SELECT scheme, label, (conflict = 1 AND human_label IS NULL)
+                  FROM labels WHERE problem_id = OLD.id AND label IS NOT NULL);
+            INSERT INTO label_counts (scheme, label, source, domain, held, n)
+            SELECT scheme, label, NEW.source, NEW.domain, (conflict = 1 AND human_label IS NULL), 1
+            FROM labels WHERE problem_id = NEW.id AND label IS NOT NULL
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END;
+
+        CREATE TABLE decontam_sets (
+            fingerprint TEXT PRIMARY KEY,
+            ngram INTEGER NOT NULL,
+            benchmarks TEXT NOT NULL,
+            checked_through INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE decontam_hits (
+            fingerprint TEXT NOT NULL REFERENCES decontam_sets(fingerprint) ON DELETE CASCADE,
+            problem_id INTEGER NOT NULL REFERENCES problems(id) ON DELETE CASCADE,
+            PRIMARY KEY (fingerprint, problem_id)
+        ) WITHOUT ROWID;
+
+        -- A changed problem text is checked again.
+        CREATE TRIGGER problems_recheck AFTER UPDATE OF problem ON problems
+        BEGIN
+            DELETE FROM decontam_hits WHERE problem_id = OLD.id;
+            UPDATE decontam_sets SET checked_through = MIN(checked_through, OLD.id - 1);
+        END;
+
+        CREATE INDEX labels_pool ON labels(scheme, label, problem_id);
+        DROP INDEX labels_scheme_label;
+        CREATE INDEX labels_conflict ON labels(scheme, human_label, problem_id)
+            WHERE conflict = 1;
+        CREATE INDEX labels_needs_review ON labels(scheme, human_label, problem_id)
+            WHERE needs_review = 1;
+        CREATE INDEX labels_human ON labels(scheme, problem_id) WHERE human_label IS NOT NULL;
+        """,
+    )
+    run_script(conn, CONTAMINATED_COUNTS)
+
+
+# Part of m007: the labelled problems that overlap a benchmark set, counted like
+# `label_counts` and per benchmark-set fingerprint, so a plan need not look up each overlap's
+# label (24,000 random reads at 1M problems). Kept by triggers on the hits and on `labels`.
+CONTAMINATED_COUNTS = """
+CREATE TABLE decontam_counts (
+    fingerprint TEXT NOT NULL,
+    scheme TEXT NOT NULL,
+    label TEXT NOT NULL,
+    source TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    held INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (fingerprint, scheme, label, source, domain, held)
+) WITHOUT ROWID;
+CREATE INDEX decontam_hits_problem ON decontam_hits(problem_id);
+
+INSERT INTO decontam_counts (fingerprint, scheme, label, source, domain, held, n)
+SELECT h.fingerprint, l.scheme, l.label, p.source, p.domain,
+       (l.conflict = 1 AND l.human_label IS NULL), COUNT(*)
+FROM decontam_hits h JOIN labels l ON l.problem_id = h.problem_id
+JOIN problems p ON p.id = h.problem_id
+WHERE l.label IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6;
+
+CREATE TRIGGER decontam_counts_hit AFTER INSERT ON decontam_hits
+BEGIN
+    INSERT INTO decontam_counts (fingerprint, scheme, label, source, domain, held, n)
+    SELECT NEW.fingerprint, l.scheme, l.label, p.source, p.domain,
+           (l.conflict = 1 AND l.human_label IS NULL), 1
+    FROM labels l JOIN problems p ON p.id = l.problem_id
+    WHERE l.problem_id = NEW.problem_id AND l.label IS NOT NULL
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER decontam_counts_unhit AFTER DELETE ON decontam_hits
+BEGIN
+    UPDATE decontam_counts SET n = n - 1
+    WHERE fingerprint = OLD.fingerprint
+      AND (scheme, label, source, domain, held) IN (
+          SELECT l.scheme, l.label, p.source, p.domain, (l.conflict = 1 AND l.human_label IS NULL)
+          FROM labels l JOIN problems p ON p.id = l.problem_id
+          WHERE l.problem_id = OLD.problem_id AND l.label IS NOT NULL);
+END;
+
+CREATE TRIGGER decontam_counts_label_insert AFTER INSERT ON labels WHEN NEW.label IS NOT NULL
+BEGIN
+    INSERT INTO decontam_counts (fingerprint, scheme, label, source, domain, held, n)
+    SELECT h.fingerprint, NEW.scheme, NEW.label, p.source, p.domain,
+           (NEW.conflict = 1 AND NEW.human_label IS NULL), 1
+    FROM decontam_hits h JOIN problems p ON p.id = h.problem_id
+    WHERE h.problem_id = NEW.problem_id
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER decontam_counts_label_update AFTER UPDATE OF label, conflict, human_label, scheme
+ON labels
+BEGIN
+    UPDATE decontam_counts SET n = n - 1
+    WHERE OLD.label IS NOT NULL AND scheme = OLD.scheme AND label = OLD.label
+      AND held = (OLD.conflict = 1 AND OLD.human_label IS NULL)
+      AND (fingerprint, source, domain) IN (
+          SELECT h.fingerprint, p.source, p.domain
+          FROM decontam_hits h JOIN problems p ON p.id = h.problem_id
+          WHERE h.problem_id = OLD.problem_id);
+    INSERT INTO decontam_counts (fingerprint, scheme, label, source, domain, held, n)
+    SELECT h.fingerprint, NEW.scheme, NEW.label, p.source, p.domain,
+           (NEW.conflict = 1 AND NEW.human_label IS NULL), 1
+    FROM decontam_hits h JOIN problems p ON p.id = h.problem_id
+    WHERE h.problem_id = NEW.problem_id AND NEW.label IS NOT NULL
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER decontam_counts_label_delete AFTER DELETE ON labels WHEN OLD.label IS NOT NULL
+BEGIN
+    UPDATE decontam_counts SET n = n - 1
+    WHERE scheme = OLD.scheme AND label = OLD.label
+      AND held = (OLD.conflict = 1 AND OLD.human_label IS NULL)
+      AND (fingerprint, source, domain) IN (
+          SELECT h.fingerprint, p.source, p.domain
+          FROM decontam_hits h JOIN problems p ON p.id = h.problem_id
+          WHERE h.problem_id = OLD.problem_id);
+END;
+
+CREATE TRIGGER decontam_counts_move AFTER UPDATE OF source, domain ON problems
+BEGIN
+    UPDATE decontam_counts SET n = n - 1
+    WHERE source = OLD.source AND domain = OLD.domain
+      AND (fingerprint, scheme, label, held) IN (
+          SELECT h.fingerprint, l.scheme, l.label, (l.conflict = 1 AND l.human_label IS NULL)
+          FROM decontam_hits h JOIN labels l ON l.problem_id = h.problem_id
+          WHERE h.problem_id = OLD.id AND l.label IS NOT NULL);
+    INSERT INTO decontam_counts (fingerprint, scheme, label, source, domain, held, n)
+    SELECT h.fingerprint, l.scheme, l.label, NEW.source, NEW.domain,
+           (l.conflict = 1 AND l.human_label IS NULL), 1
+    FROM decontam_hits h JOIN labels l ON l.problem_id = h.problem_id
+    WHERE h.problem_id = NEW.id AND l.label IS NOT NULL
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+"""
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_job_rate,
     m003_job_parent,
     m004_code_tests,
     m005_budget_grants,
+    # m006 is another branch's; the integrator puts it before this one.
+    m007_pool_counts,
 ]
 
 

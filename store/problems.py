@@ -247,8 +247,54 @@ class Problems:
         return int(value) if value is not None else None
 
     def count(self, flt: ProblemFilter | None = None) -> int:
-        where, params = (flt or ProblemFilter()).where()
+        """How many problems match. A filter on labels (with source/domain) is answered from
+        the maintained `label_counts` (a handful of rows) instead of a scan of every problem."""
+        flt = flt or ProblemFilter()
+        fast = self._count_by_label(flt)
+        if fast is not None:
+            return fast
+        where, params = flt.where()
         return int(self.db.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params) or 0)
+
+    def _count_by_label(self, flt: ProblemFilter) -> int | None:
+        only_levels = not (
+            flt.splits
+            or flt.correct is not None
+            or flt.has_attempt is not None
+            or flt.has_cot is not None
+            or flt.text
+            or flt.ids
+        )
+        if not only_levels or not (flt.labels or flt.unlabelled) or (flt.labels and flt.unlabelled):
+            return None
+        clauses, params = ["scheme = ?"], [flt.scheme]
+        if flt.sources:
+            clauses.append(f"source IN ({','.join('?' * len(flt.sources))})")
+            params += flt.sources
+        if flt.domain:
+            clauses.append("domain = ?")
+            params.append(flt.domain)
+        if flt.labels:
+            clauses.append(f"label IN ({','.join('?' * len(flt.labels))})")
+            params += flt.labels
+        labelled = int(
+            self.db.scalar(f"SELECT SUM(n) FROM label_counts WHERE {' AND '.join(clauses)}", params)
+            or 0
+        )
+        if flt.labels:
+            return labelled
+        every = ProblemFilter(sources=flt.sources, domain=flt.domain)
+        return self.count(every) - labelled
+
+    def hashes(self, flt: ProblemFilter | None = None) -> list[bytes]:
+        """Content hashes of the matching problems in id order (a benchmark's version)."""
+        where, params = (flt or ProblemFilter()).where()
+        return [
+            bytes(r[0])
+            for r in self.db.query(
+                f"SELECT p.hash FROM problems p WHERE {where} ORDER BY p.id", params
+            )
+        ]
 
     def ids(self, flt: ProblemFilter | None = None, limit: int | None = None) -> list[int]:
         where, params = (flt or ProblemFilter()).where()

@@ -57,11 +57,11 @@ class Stats:
                 conn.execute("BEGIN")  # one snapshot for all counts
             try:
                 one = lambda sql, *p: conn.execute(sql, p).fetchone()[0] or 0  # noqa: E731
-                dist = {
+                dist = {  # from the counters the labels' triggers keep (migration 7)
                     r[0]: r[1]
                     for r in conn.execute(
-                        "SELECT label, COUNT(*) FROM labels WHERE scheme = ? AND label IS NOT NULL"
-                        " GROUP BY label",
+                        "SELECT label, SUM(n) FROM label_counts WHERE scheme = ?"
+                        " GROUP BY label HAVING SUM(n) > 0",
                         (scheme,),
                     )
                 }

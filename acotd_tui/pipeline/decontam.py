@@ -4,13 +4,25 @@ Word n-grams (lower-cased alphanumeric tokens, n = `sampling.ngram`, 13 by defau
 GPT-3 and Llama reports) of every benchmark problem go into a set of hashes; a pool problem
 that shares any n-gram with it, or equals a benchmark problem shorter than n words, is
 contaminated. Used by sampling (drop) and evaluation (refuse to evaluate on trained items).
+
+The check runs once per problem and benchmark set, not per preview (issue 14): the result is
+stored under the set's fingerprint (n-gram size plus the current version of every benchmark
+in it), with the highest problem id checked. A preview only checks problems newer than that
+(none, usually); an import checks its new problems for every set already in use; a changed
+benchmark or n gives a new fingerprint and so a full check, once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from acotd_tui.errors import AcotdError
+
+if TYPE_CHECKING:
+    from acotd_tui.store import Store
 
 _TOKEN = re.compile(r"\w+")
 
@@ -62,3 +74,57 @@ def benchmark_index(names: Iterable[str], n: int, store=None) -> NgramIndex:  # 
         for item in load_benchmark(name, store).items:
             index.add(item.problem)
     return index
+
+
+def fingerprint(names: Sequence[str], n: int, store: Store | None = None) -> str:
+    """Identifies a benchmark set's content: its n-gram size and every benchmark's version."""
+    from acotd_tui.benchmarks import benchmark_version
+
+    digest = hashlib.blake2b(f"ngram={n}".encode(), digest_size=16)
+    for name in sorted(set(names)):
+        digest.update(f"\x00{name}={benchmark_version(name, store)}".encode())
+    return digest.hexdigest()
+
+
+def ensure_checked(
+    store: Store,
+    names: Sequence[str],
+    n: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Make the stored overlaps of this benchmark set cover every problem; return its
+    fingerprint. Only problems newer than the last check are read (none, usually); each
+    chunk is committed as it is checked, so an interrupted check resumes where it stopped."""
+    key = fingerprint(names, n, store)
+    state = store.pool.decontam_set(key)
+    if state is None:
+        store.pool.register_decontam_set(key, n, sorted(set(names)))
+        state = store.pool.decontam_set(key)
+    assert state is not None
+    last = store.pool.max_problem_id()
+    if state.checked_through >= last:
+        return key
+    index = benchmark_index(state.benchmarks, n, store)
+    done = 0
+    todo = last - state.checked_through
+    for rows in store.pool.problems_after(state.checked_through):
+        hits = [pid for pid, text in rows if index.contaminated(text)]
+        store.pool.record_checked(key, hits, rows[-1][0])
+        done += len(rows)
+        if progress:
+            progress(done, todo)
+    return key
+
+
+def mark_new_problems(store: Store) -> None:
+    """After an import: check the new problems against every benchmark set already in use.
+
+    A set whose benchmarks the import itself changed (an imported SOURCE/SPLIT) now has a
+    new fingerprint; the next preview checks it in full."""
+    for state in store.pool.decontam_sets():
+        try:
+            current = fingerprint(state.benchmarks, state.ngram, store)
+        except AcotdError:  # a benchmark no longer loads: the next preview says so
+            continue
+        if current == state.fingerprint:
+            ensure_checked(store, state.benchmarks, state.ngram)

@@ -15,20 +15,30 @@ The pool excludes unlabelled problems, unresolved judge/check conflicts (unless 
 and, with decontamination on, anything sharing an n-gram with an evaluation benchmark.
 When a label has fewer problems than the plan asks for, the preview says so and offers the
 nearest feasible plan (shortfall spread over the other labels in proportion).
+
+At scale (issue 14) a preview is counting: levels come from the store's maintained
+`label_counts`, the benchmark overlaps from the stored decontamination result (computed once
+per problem and benchmark set, see decontam.py); ids are read only by `create`, as sorted
+numpy arrays per level, and drawn by position with the same `random.Random(seed)` calls as
+before, so a seed picks the same problems it always did.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
-from acotd_tui.store import SCHEME_LABELS, Dataset, ProblemFilter
+from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
 
-from .decontam import benchmark_index
+from .decontam import ensure_checked
+
+if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
+    import numpy as np
 
 STRATEGIES = ("adaptive", "adaptive_medium", "fixed", "random", "curriculum")
 LONG_LABELS = {"emh": {"H"}, "zte": {"4", "5"}}
@@ -81,6 +91,58 @@ def nearest_plan(wanted: dict[str, int], available: dict[str, int]) -> dict[str,
     return plan
 
 
+class LazyPool(Mapping[str, list[int]]):
+    """The pool's sorted problem ids per level, read from the store only when asked for:
+    a preview needs counts, only `create` (or a caller inspecting the pool) needs ids."""
+
+    def __init__(
+        self, store: Store, scope: PoolScope, include_held: bool, fingerprint: str | None
+    ) -> None:
+        self._store = store
+        self._scope = scope
+        self._include_held = include_held
+        self._fingerprint = fingerprint
+        self._arrays: dict[str, np.ndarray] = {}
+        self._dropped: np.ndarray | None = None
+
+    def array(self, label: str) -> np.ndarray:
+        if label not in self._scope.labels:
+            raise KeyError(label)
+        if label not in self._arrays:
+            self._arrays[label] = self._store.pool.label_ids(self._scope, label, self._drop())
+        return self._arrays[label]
+
+    def _drop(self) -> np.ndarray | None:
+        """Held conflicts and benchmark overlaps, read once for every level."""
+        if self._dropped is None:
+            import numpy as np
+
+            parts = []
+            if not self._include_held:
+                parts.append(self._store.pool.held_ids(self._scope.scheme))
+            if self._fingerprint is not None:
+                parts.append(self._store.pool.hit_array(self._fingerprint))
+            self._dropped = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return self._dropped
+
+    def __getitem__(self, label: str) -> list[int]:
+        return self.array(label).tolist()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scope.labels)
+
+    def __len__(self) -> int:
+        return len(self._scope.labels)
+
+
+def _array(pool: Mapping[str, list[int]], label: str) -> np.ndarray:
+    import numpy as np
+
+    if isinstance(pool, LazyPool):
+        return pool.array(label)
+    return np.array(sorted(pool[label]), dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class SamplingRequest:
     strategy: str = "adaptive"
@@ -108,7 +170,7 @@ class Plan:
     shortfall: dict[str, int]
     nearest: dict[str, int] | None
     excluded: dict[str, int]
-    pool: dict[str, list[int]] = field(repr=False, default_factory=dict)
+    pool: Mapping[str, list[int]] = field(repr=False, default_factory=dict)
 
     @property
     def feasible(self) -> bool:
@@ -160,41 +222,55 @@ class SamplingService:
             **{**asdict(base), **{k: v for k, v in changes.items() if v is not None}}
         )
 
-    def pool(self, request: SamplingRequest) -> tuple[dict[str, list[int]], dict[str, int]]:
-        labels = SCHEME_LABELS[request.scheme]
-        ids = self.store.problems.ids(
-            ProblemFilter(
-                sources=tuple(request.sources),
-                domain=request.domain,
-                labels=labels,
-                scheme=request.scheme,
-            )
+    def scope(self, request: SamplingRequest) -> PoolScope:
+        return PoolScope(
+            scheme=request.scheme,
+            labels=SCHEME_LABELS[request.scheme],
+            sources=tuple(request.sources),
+            domain=request.domain,
         )
-        current = self.store.grades.labels(request.scheme, ids)
-        excluded = {"conflict": 0, "contaminated": 0}
-        keep = []
-        for pid in ids:
-            lab = current[pid]
-            if lab.conflict and lab.human_label is None and not request.include_conflicts:
-                excluded["conflict"] += 1
-                continue
-            keep.append(pid)
-        if request.decontaminate and keep:
-            index = benchmark_index(
-                self.project.config.eval.benchmarks, self.project.config.sampling.ngram, self.store
-            )
-            clean = []
-            for start in range(0, len(keep), 2000):
-                for problem in self.store.problems.get_many(keep[start : start + 2000]):
-                    if index.contaminated(problem.problem):
-                        excluded["contaminated"] += 1
-                    else:
-                        clean.append(problem.id)
-            keep = clean
-        by_label: dict[str, list[int]] = {label: [] for label in labels}
-        for pid in keep:
-            by_label[current[pid].label].append(pid)  # type: ignore[index]
-        return by_label, excluded
+
+    def decontam_fingerprint(self, progress: Callable[[int, int], None] | None = None) -> str:
+        """The stored benchmark overlaps for the configured benchmarks and n, brought up to
+        date first (a no-op unless problems were added since the last check)."""
+        return ensure_checked(
+            self.store,
+            self.project.config.eval.benchmarks,
+            self.project.config.sampling.ngram,
+            progress,
+        )
+
+    def counts(self, request: SamplingRequest) -> tuple[dict[str, int], dict[str, int], str | None]:
+        """Available problems per level and what was excluded, from counters: a plan at a
+        million problems reads a few dozen rows. Returns the decontamination fingerprint
+        used (None with decontamination off)."""
+        labels = SCHEME_LABELS[request.scheme]
+        scope = self.scope(request)
+        counts = self.store.pool.counts(scope)
+        held_ok = request.include_conflicts
+        kept = lambda held: held_ok or not held  # noqa: E731
+        available = {
+            label: sum(n for (lab, held), n in counts.items() if lab == label and kept(held))
+            for label in labels
+        }
+        excluded = {
+            "conflict": 0 if held_ok else sum(n for (_, held), n in counts.items() if held),
+            "contaminated": 0,
+        }
+        key = None
+        if request.decontaminate and sum(available.values()):
+            key = self.decontam_fingerprint()
+            for (label, held), n in self.store.pool.contaminated_counts(scope, key).items():
+                if kept(held):
+                    available[label] -= n
+                    excluded["contaminated"] += n
+        return available, excluded, key
+
+    def pool(self, request: SamplingRequest) -> tuple[dict[str, list[int]], dict[str, int]]:
+        """Problem ids per level (sorted) and what was excluded."""
+        _, excluded, key = self.counts(request)
+        lazy = LazyPool(self.store, self.scope(request), request.include_conflicts, key)
+        return {label: lazy[label] for label in SCHEME_LABELS[request.scheme]}, excluded
 
     def preview(self, request: SamplingRequest) -> Plan:
         if request.strategy not in STRATEGIES:
@@ -204,8 +280,8 @@ class SamplingService:
         if request.k < 1:
             raise AcotdError("K must be at least 1")
         labels = SCHEME_LABELS[request.scheme]
-        pool, excluded = self.pool(request)
-        available = {label: len(pool[label]) for label in labels}
+        available, excluded, key = self.counts(request)
+        pool = LazyPool(self.store, self.scope(request), request.include_conflicts, key)
         total = sum(available.values())
         if request.strategy == "adaptive":
             wanted = largest_remainder(
@@ -241,22 +317,38 @@ class SamplingService:
         return Plan(request, labels, available, wanted, shortfall, nearest, excluded, pool)
 
     def create(self, name: str, request: SamplingRequest) -> Dataset:
+        """Draw the plan with `random.Random(seed)` and write it in one transaction.
+
+        Only index positions are drawn (`rng.sample(range(n), k)` picks the same positions
+        as sampling the sorted id list itself would), then looked up in the level's sorted
+        id array: the same problems as drawing from Python lists, at a fraction of the cost."""
+        import numpy as np
+
         plan = self.preview(request)
         rng = random.Random(request.seed)
         items: list[tuple[int, str, str]] = []
+        pool = plan.pool
         if request.strategy == "random":
             if plan.shortfall.get("*") and not request.accept_nearest:
                 raise AcotdError(
                     f"only {sum(plan.available.values())} labelled problems for K={request.k} (accept the nearest plan, or lower K)"
                 )
-            everything = sorted((pid, label) for label, ids in plan.pool.items() for pid in ids)
-            for pid, label in rng.sample(everything, min(request.k, len(everything))):
+            arrays = [_array(pool, label) for label in plan.labels]
+            ids = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+            codes = np.repeat(np.arange(len(plan.labels)), [len(a) for a in arrays])
+            order = np.argsort(ids, kind="stable")
+            ids, codes = ids[order], codes[order]
+            picks = rng.sample(range(len(ids)), min(request.k, len(ids)))
+            for pid, code in zip(ids[picks].tolist(), codes[picks].tolist(), strict=True):
+                label = plan.labels[code]
                 items.append((pid, label, plan.cot_kind(label)))
         else:
             counts = plan.final
             for label in plan.labels:
-                chosen = rng.sample(sorted(plan.pool[label]), counts.get(label, 0))
-                items += [(pid, label, plan.cot_kind(label)) for pid in chosen]
+                ids = _array(pool, label)
+                picks = rng.sample(range(len(ids)), counts.get(label, 0))
+                kind = plan.cot_kind(label)
+                items += [(pid, label, kind) for pid in ids[picks].tolist()]
             rng.shuffle(items)
         if not items:
             raise AcotdError("the plan selects no problems (is anything graded?)")

@@ -571,6 +571,30 @@ END;
 """
 
 
+def m010_problem_search(conn: sqlite3.Connection) -> None:
+    """Full-text search over problem text (issue 17): `problems_fts`, an FTS5 index.
+
+    A `LIKE '%...%'` search reads every problem (about 220 ms at a million, 500 ms for its
+    count); the index answers from its term lists instead. It is an external-content table
+    (`content=problems`: the text is not stored twice) over the `problem` column only, the
+    text the Problems screen searched before; answers and sources are filters or short
+    values, not prose. sqlite-utils' `enable_fts` writes the table, backfills every
+    existing row and adds the insert/update/delete triggers that keep it in sync. It joins
+    this migration's transaction (sqlite-utils >= 4.0 runs scripts inside an open
+    transaction instead of committing it), so a failure leaves no half-built index.
+
+    Tokenizer: unicode61 with diacritics folded ("cafe" finds "café"); words are runs of
+    letters and digits, so `x^2` is the two tokens `x` and `2`.
+    """
+    import sqlite_utils
+
+    # No PRAGMA recursive_triggers and no plugin hooks on the store's connection.
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    db.table("problems").enable_fts(
+        ["problem"], create_triggers=True, tokenize="unicode61 remove_diacritics 2"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_job_rate,
@@ -579,6 +603,8 @@ MIGRATIONS: list[Migration] = [
     m005_budget_grants,
     # m006 is another branch's; the integrator puts it before this one.
     m007_pool_counts,
+    # m008 and m009 are other branches'; the integrator puts them before this one.
+    m010_problem_search,
 ]
 
 

@@ -121,6 +121,13 @@ def test_index_follows_insert_update_and_delete(tmp_path):
     again = store.problems.add(problems(TEXTS[:1] + TEXTS[2:3]))
     assert (again.added, again.duplicates) == (1, 1)
     assert found(store, "cafe") == [TEXTS[2]]
+    with store.db.tx() as conn:  # an insert not made by insert_rows: the trigger indexes it
+        conn.execute(
+            "INSERT INTO problems (hash, source, problem, answer) VALUES (?, 's', ?, '1')",
+            (b"x" * 16, "A lone hexagon."),
+        )
+    assert found(store, "hexagon") == ["A lone hexagon."]
+    assert not store.db.query("SELECT * FROM search_bulk")  # insert_rows leaves no flag
     with store.db.tx() as conn:
         conn.execute(
             "UPDATE problems SET problem = 'A square with side 7.' WHERE problem = ?", (TEXTS[0],)
@@ -144,6 +151,7 @@ def test_migration_backfills_existing_problems_and_is_atomic(tmp_path):
     store.close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE problems_fts")
+    conn.execute("DROP TABLE search_bulk")
     for trigger in ("problems_ai", "problems_ad", "problems_au"):
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DELETE FROM schema_version WHERE name = 'm010_problem_search'")

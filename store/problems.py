@@ -231,6 +231,8 @@ class Problems:
         # New ids are above the largest so far (INTEGER PRIMARY KEY, no deletes in between):
         # they are indexed for search in one statement after the insert, with the per-row
         # trigger held off meanwhile (migration m010 says why).
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_bulk'").fetchone():
+            return conn.executemany(_INSERT_SQL, rows).rowcount  # a schema before m010
         after_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM problems").fetchone()[0]
         conn.execute("INSERT INTO search_bulk (after_id) VALUES (?)", (after_id,))
         try:

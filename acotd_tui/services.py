@@ -8,6 +8,7 @@ goes through the same pipeline code as the CLI, so the app and `acotd ...` never
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -133,11 +134,17 @@ class AppServices:
         after_id: int = 0,
         before_id: int | None = None,
         limit: int = 200,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[ProblemRow]:
-        return self.store.problems.page(flt, after_id=after_id, before_id=before_id, limit=limit)
+        return self.store.problems.page(
+            flt, after_id=after_id, before_id=before_id, limit=limit, cancelled=cancelled
+        )
 
-    def problem_count(self, flt: ProblemFilter) -> int:
-        return self.store.problems.count(flt)
+    def problem_count(
+        self, flt: ProblemFilter, *, cancelled: Callable[[], bool] | None = None
+    ) -> int:
+        """`cancelled`: polled while counting; True stops it with `QueryCancelled`."""
+        return self.store.problems.count(flt, cancelled=cancelled)
 
     def last_problem_id(self, flt: ProblemFilter) -> int:
         rows = self.store.problems.page(flt, before_id=2**62, limit=1)

@@ -3,11 +3,16 @@
 Only one page (PAGE rows) is ever in memory: moving past the last row loads the next page by
 keyset (`id > last`), past the first row the previous one (`id < first`), so a store with a
 million problems scrolls as fast as one with a hundred. The total is counted in a worker.
+
+Search runs as you type (`/`, full-text index, see `acotd_tui.store.search_query`). Every
+threaded page or count carries the request it answers; a result for a superseded request is
+dropped (thread workers cannot be stopped, so `exclusive=True` alone would let a slow old
+answer paint over a fresh one), and a superseded query is abandoned inside SQLite.
 """
 
 from __future__ import annotations
 
-from acotd_tui.store import ProblemFilter, ProblemRow
+from acotd_tui.store import ProblemFilter, ProblemRow, QueryCancelled
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -81,6 +86,10 @@ class ProblemsScreen(AcotdScreen):
         self.filter = ProblemFilter()
         self.rows: list[ProblemRow] = []
         self.total: int | None = None
+        # The newest filter (for counts) and page request; results for older ones are dropped.
+        self.filter_request = 0
+        self.page_request = 0
+        self.shown_page_request = 0  # the request whose page is on screen (bench, tests)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -142,28 +151,65 @@ class ProblemsScreen(AcotdScreen):
 
     def reload(self) -> None:
         self.filter = self.build_filter()
+        self.filter_request += 1
         self.total = None
-        self.load_page(after_id=0, cursor=0)
-        self.call(self.services.problem_count, self.filter, then=self.set_total, group="count")
+        self.load_page(after_id=0, cursor=0, fresh=True)
+        flt, request = self.filter, self.filter_request
 
-    def set_total(self, total: int) -> None:
+        def stale() -> bool:
+            return request != self.filter_request
+
+        def count() -> int | None:
+            try:
+                return self.services.problem_count(flt, cancelled=stale)
+            except QueryCancelled:
+                return None
+
+        self.call(count, then=lambda total: self.set_total(total, request), group="count")
+
+    def set_total(self, total: int | None, request: int) -> None:
+        if total is None or request != self.filter_request:
+            return  # the count of a filter that has since changed
         self.total = total
         self.update_status()
 
     def load_page(
-        self, *, after_id: int | None = None, before_id: int | None = None, cursor: int = 0
+        self,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        cursor: int = 0,
+        fresh: bool = False,
     ) -> None:
+        """Load a page of `self.filter`; `fresh` (a new filter) shows it even when empty."""
         flt = self.filter
+        self.page_request += 1
+        request = self.page_request
 
-        def fetch() -> list[ProblemRow]:
-            if before_id is not None:
-                return self.services.problem_page(flt, before_id=before_id, limit=PAGE)
-            return self.services.problem_page(flt, after_id=after_id or 0, limit=PAGE)
+        def stale() -> bool:
+            return request != self.page_request
 
-        self.call(fetch, then=lambda rows: self.show_page(rows, cursor), group="page")
+        def fetch() -> list[ProblemRow] | None:
+            try:
+                if before_id is not None:
+                    return self.services.problem_page(
+                        flt, before_id=before_id, limit=PAGE, cancelled=stale
+                    )
+                return self.services.problem_page(
+                    flt, after_id=after_id or 0, limit=PAGE, cancelled=stale
+                )
+            except QueryCancelled:
+                return None
 
-    def show_page(self, rows: list[ProblemRow], cursor: int) -> None:
-        if not rows and self.rows:
+        def then(rows: list[ProblemRow] | None) -> None:
+            if rows is not None and not stale():
+                self.show_page(rows, cursor, fresh)
+                self.shown_page_request = request
+
+        self.call(fetch, then=then, group="page")
+
+    def show_page(self, rows: list[ProblemRow], cursor: int, fresh: bool = False) -> None:
+        if not rows and self.rows and not fresh:
             return  # ran off the end: stay where we are
         self.rows = rows
         table = self.query_one(PagedTable)
@@ -205,8 +251,13 @@ class ProblemsScreen(AcotdScreen):
         else:
             self.load_page(before_id=self.rows[0].id, cursor=PAGE - 1)
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.is_mounted and self.build_filter() != self.filter:
+            self.reload()  # search as you type
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.reload()
+        if self.build_filter() != self.filter:
+            self.reload()
         self.query_one(PagedTable).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:

@@ -29,8 +29,10 @@ from .problems import (
     ProblemFilter,
     ProblemRow,
     Problems,
+    QueryCancelled,
     normalize_problem_text,
     problem_hash,
+    search_query,
 )
 from .stats import PipelineCounts, Stats
 from .topups import DatasetTopups, NewTopup, Topup
@@ -118,6 +120,8 @@ __all__ = [
     "DecontamSet",
     "Problem",
     "ProblemFilter",
+    "QueryCancelled",
+    "search_query",
     "ProblemRow",
     "Store",
     "StoreError",

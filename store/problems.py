@@ -11,11 +11,12 @@ import hashlib
 import json
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .db import Database
+from .db import Database, StoreError
 
 
 def normalize_problem_text(text: str) -> str:
@@ -27,6 +28,35 @@ def normalize_problem_text(text: str) -> str:
 def problem_hash(text: str, domain: str = "math") -> bytes:
     key = f"{domain}\x00{normalize_problem_text(text)}".encode()
     return hashlib.blake2b(key, digest_size=16).digest()
+
+
+def search_query(text: str) -> str | None:
+    """The user's search text as an FTS5 query for `problems_fts`; None if it has no words.
+
+    Rules (the README's "Search" lines say the same):
+    - every whitespace-separated word must occur, in any order (AND);
+    - a word matches whole words; `word*` (a star at its end) matches words that start
+      with it. Whole words are the default because a prefix is expanded to every indexed
+      word it begins before the first match comes back: `t*` at a million problems takes
+      ~200 ms a query, a whole word ~1 ms however common (bench/RESULTS.md);
+    - letters and digits only: a word like `x^2` or `f(x)` is the phrase of its tokens
+      (`x 2`), and case and diacritics are ignored.
+
+    Each word becomes an FTS5 string (`"..."` with `"` doubled), so nothing the user types
+    is FTS5 syntax: `"`, `NEAR(`, `-`, `:`, `AND`, `^` are plain text, and `*` means a
+    prefix only at a word's end. Words without a letter or digit cannot be in the index and
+    are left out; text with no word at all returns None (the filter then matches nothing).
+    """
+    phrases = []
+    for word in text.replace("\x00", " ").split():
+        core = word.rstrip("*")
+        if any(ch.isalnum() for ch in core):
+            phrases.append('"' + core.replace('"', '""') + '"' + ("*" if core != word else ""))
+    return " ".join(phrases) or None
+
+
+class QueryCancelled(StoreError):
+    """A read was abandoned because its caller no longer wants the answer (a stale search)."""
 
 
 # json.dumps builds a new encoder per call when given options; this is called per row.
@@ -94,8 +124,13 @@ class ProblemFilter:
     correct: bool | None = None  # any diagnose attempt correct / none correct
     has_attempt: bool | None = None
     has_cot: bool | None = None
-    text: str = ""
+    text: str = ""  # search text, see `search_query`
     ids: tuple[int, ...] = field(default=())
+
+    @property
+    def match(self) -> str | None:
+        """The FTS5 query for `text`, or None when the text has no word to look up."""
+        return search_query(self.text)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -138,10 +173,12 @@ class ProblemFilter:
                 ("" if self.has_cot else "NOT ")
                 + "EXISTS (SELECT 1 FROM cots c WHERE c.problem_id = p.id)"
             )
-        if self.text:
-            clauses.append("p.problem LIKE ? ESCAPE '\\'")
-            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+        match = self.match
+        if match is not None:
+            clauses.append("p.id IN (SELECT rowid FROM problems_fts WHERE problems_fts MATCH ?)")
+            params.append(match)
+        elif self.text.strip():
+            clauses.append("0")  # only punctuation (`$`, `"`): no word the index could hold
         if self.ids:
             clauses.append(f"p.id IN ({','.join('?' * len(self.ids))})")
             params += self.ids
@@ -171,6 +208,10 @@ class InsertResult:
     duplicates: int
 
 
+# A search selects from the full-text index joined to its problems (see `_selection`).
+_SEARCHED = "problems_fts f JOIN problems p ON p.id = f.rowid"
+_MATCH = "f.problems_fts MATCH ?"
+
 _INSERT_SQL = (
     "INSERT OR IGNORE INTO problems (hash, source, split, domain, problem, answer, solution,"
     " level, subject, metadata, import_id, source_row) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -187,9 +228,25 @@ class Problems:
         Returns how many were new. The importer calls this in chunks so that reading the file
         and inserting overlap without holding every row in memory.
         """
-        before = conn.total_changes
-        conn.executemany(_INSERT_SQL, rows)
-        return conn.total_changes - before
+        # New ids are above the largest so far (INTEGER PRIMARY KEY, no deletes in between):
+        # they are indexed for search in one statement after the insert, with the per-row
+        # trigger held off meanwhile (migration m010 says why).
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_bulk'").fetchone():
+            return conn.executemany(_INSERT_SQL, rows).rowcount  # a schema before m010
+        after_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM problems").fetchone()[0]
+        conn.execute("INSERT INTO search_bulk (after_id) VALUES (?)", (after_id,))
+        try:
+            # rowcount counts the rows this statement inserted (total_changes would also
+            # count index writes).
+            return conn.executemany(_INSERT_SQL, rows).rowcount
+        finally:
+            if conn.in_transaction:  # else SQLite already rolled everything back
+                conn.execute(
+                    "INSERT INTO problems_fts (rowid, problem)"
+                    " SELECT id, problem FROM problems WHERE id > ?",
+                    (after_id,),
+                )
+                conn.execute("DELETE FROM search_bulk")
 
     @staticmethod
     def prepare(p: NewProblem, import_id: int | None) -> tuple:
@@ -246,15 +303,62 @@ class Problems:
         )
         return int(value) if value is not None else None
 
-    def count(self, flt: ProblemFilter | None = None) -> int:
+    def count(
+        self, flt: ProblemFilter | None = None, *, cancelled: Callable[[], bool] | None = None
+    ) -> int:
         """How many problems match. A filter on labels (with source/domain) is answered from
-        the maintained `label_counts` (a handful of rows) instead of a scan of every problem."""
+        the maintained `label_counts` (a handful of rows) instead of a scan of every problem;
+        a search counts the full-text index's matches.
+
+        `cancelled` is polled while SQLite works: once it returns True the count stops and
+        raises `QueryCancelled` (the Problems screen drops the count of a superseded search
+        instead of holding the shared connection for it).
+        """
         flt = flt or ProblemFilter()
         fast = self._count_by_label(flt)
         if fast is not None:
             return fast
-        where, params = flt.where()
-        return int(self.db.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params) or 0)
+        source, where, params, _ = self._selection(flt)
+        with self._abandon_when(cancelled):
+            if source == _SEARCHED and where == _MATCH + " AND 1":
+                # The index alone: no lookup of a million problem rows for a common word.
+                sql = f"SELECT COUNT(*) FROM problems_fts f WHERE {_MATCH}"
+            else:
+                sql = f"SELECT COUNT(*) FROM {source} WHERE {where}"
+            return int(self.db.scalar(sql, params) or 0)
+
+    @staticmethod
+    def _selection(flt: ProblemFilter) -> tuple[str, str, list[Any], str]:
+        """FROM, WHERE, parameters and the id column for the problems `flt` selects.
+
+        A search is driven from the full-text index (its matches come in rowid = problem id
+        order, so keyset paging reads only one page of them); anything else scans by id.
+        """
+        match = flt.match
+        if match is None:
+            where, params = flt.where()
+            return "problems p", where, params, "p.id"
+        rest, params = replace(flt, text="").where()
+        return _SEARCHED, f"{_MATCH} AND {rest}", [match, *params], "f.rowid"
+
+    @contextmanager
+    def _abandon_when(self, cancelled: Callable[[], bool] | None) -> Iterator[None]:
+        """Stop the statements run inside when `cancelled()` turns True (QueryCancelled)."""
+        if cancelled is None:
+            yield
+            return
+        with self.db.lock:  # the handler is the connection's: only while this caller holds it
+            if cancelled():
+                raise QueryCancelled("query no longer wanted")
+            self.db.conn.set_progress_handler(lambda: int(cancelled()), 10_000)
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if cancelled():
+                    raise QueryCancelled("query no longer wanted") from exc
+                raise
+            finally:
+                self.db.conn.set_progress_handler(None, 0)
 
     def _count_by_label(self, flt: ProblemFilter) -> int | None:
         only_levels = not (
@@ -310,32 +414,38 @@ class Problems:
         after_id: int = 0,
         before_id: int | None = None,
         limit: int = 100,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[ProblemRow]:
-        """Keyset paging by id: constant cost at any depth of a million-row table."""
+        """Keyset paging by id: constant cost at any depth of a million-row table.
+
+        A search reads its page from the full-text index in id order and stops after
+        `limit` matches. `cancelled` works as in `count`.
+        """
         flt = flt or ProblemFilter()
-        where, params = flt.where()
+        source, where, params, key = self._selection(flt)
         if before_id is not None:
-            order, bound = "DESC", "p.id < ?"
+            order, bound = "DESC", f"{key} < ?"
             params = [*params, before_id]
         else:
-            order, bound = "ASC", "p.id > ?"
+            order, bound = "ASC", f"{key} > ?"
             params = [*params, after_id]
-        rows = self.db.query(
-            f"""
-            SELECT p.id, p.source, p.split, p.domain, p.problem, p.answer,
-                   l.label, l.source AS label_source,
-                   (SELECT COUNT(*) FROM attempts a WHERE a.problem_id = p.id) AS attempts,
-                   (SELECT COUNT(*) FROM attempts a WHERE a.problem_id = p.id AND a.correct = 1)
-                       AS correct,
-                   (SELECT COUNT(*) FROM cots c WHERE c.problem_id = p.id) AS cots
-            FROM problems p
-            LEFT JOIN labels l ON l.problem_id = p.id AND l.scheme = ?
-            WHERE {where} AND {bound}
-            ORDER BY p.id {order}
-            LIMIT ?
-            """,
-            (flt.scheme, *params, limit),
-        )
+        with self._abandon_when(cancelled):
+            rows = self.db.query(
+                f"""
+                SELECT p.id, p.source, p.split, p.domain, p.problem, p.answer,
+                       l.label, l.source AS label_source,
+                       (SELECT COUNT(*) FROM attempts a WHERE a.problem_id = p.id) AS attempts,
+                       (SELECT COUNT(*) FROM attempts a WHERE a.problem_id = p.id
+                            AND a.correct = 1) AS correct,
+                       (SELECT COUNT(*) FROM cots c WHERE c.problem_id = p.id) AS cots
+                FROM {source}
+                LEFT JOIN labels l ON l.problem_id = p.id AND l.scheme = ?
+                WHERE {where} AND {bound}
+                ORDER BY {key} {order}
+                LIMIT ?
+                """,
+                (flt.scheme, *params, limit),
+            )
         result = [ProblemRow(**dict(r)) for r in rows]
         if before_id is not None:
             result.reverse()

@@ -20,6 +20,7 @@ from .common import project_option, store_problem
 from .dataset_cmds import cots_group, export_cmd, sample_group, teach_cmd, verify_cmd
 from .jobs_cmds import jobs_group
 from .model_cmds import eval_cmd, experiment_cmd, results_cmd, train_cmd
+from .problem_cmds import problems_group
 from .project_cmds import attempts_group, demo_cmd, import_cmd, init_cmd, status_cmd
 from .review_cmds import review_group
 from .stage_cmds import diagnose_cmd, grade_cmd
@@ -114,6 +115,7 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
 COMMANDS = [
     init_cmd,
     import_cmd,
+    problems_group,
     attempts_group,
     diagnose_cmd,
     grade_cmd,

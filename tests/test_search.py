@@ -1,0 +1,278 @@
+"""Problem search: the FTS5 index (migration m010), safe queries, the CLI and the screen."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from acotd_tui.store import (
+    NewProblem,
+    ProblemFilter,
+    QueryCancelled,
+    Store,
+    search_query,
+)
+from acotd_tui.store.migrations import MIGRATIONS, m010_problem_search, migrate
+from click.testing import CliRunner
+
+from acotd_tui.cli import main
+
+TEXTS = [
+    "A triangle has sides 3, 4 and 5. Find its area.",
+    "Solve x^2 + 3x = 0 over the reals.",
+    "The café sells a naïve pie for $5; how many pies for $35?",
+    "Near the river, NEAR(1, 2) is a function: find f(2) - f(1).",
+    "Triangles ABC and DEF are similar; find the ratio of their areas.",
+]
+
+
+def problems(texts: list[str], source: str = "s") -> list[NewProblem]:
+    return [NewProblem(problem=t, answer="1", source=source) for t in texts]
+
+
+def found(store: Store, text: str, **kw) -> list[str]:
+    flt = ProblemFilter(text=text, **kw)
+    rows = store.problems.page(flt, limit=100)
+    assert store.problems.count(flt) == len(rows)
+    # The generic WHERE (used by other callers) selects the same problems.
+    where, params = flt.where()
+    scanned = [
+        r[0]
+        for r in store.db.query(f"SELECT p.id FROM problems p WHERE {where} ORDER BY p.id", params)
+    ]
+    assert scanned == [r.id for r in rows]
+    return [r.problem for r in rows]
+
+
+def test_words_match_whole_words_and_a_star_asks_for_a_prefix(tmp_path):
+    store = Store(tmp_path / "a.db")
+    store.problems.add(problems(TEXTS))
+    assert found(store, "triangle") == [TEXTS[0]]
+    assert found(store, "TRIANGLE area") == [TEXTS[0]]  # any case; every word must occur
+    assert found(store, "area triangle") == [TEXTS[0]]  # any order
+    assert found(store, "triang") == []  # whole words by default
+    assert found(store, "triang*") == [TEXTS[0], TEXTS[4]]
+    assert found(store, "cafe naive") == [TEXTS[2]]  # diacritics folded
+    assert found(store, "x^2") == [TEXTS[1]]  # punctuation splits words: phrase "x 2"
+    assert found(store, "triangle zebra") == []
+    assert found(store, "find", sources=("other",)) == []
+    assert len(found(store, "find")) == 3
+
+
+HOSTILE = [
+    '"',
+    '""',
+    '"triangle',
+    "*",
+    "**",
+    "tri*angle",
+    "NEAR(",
+    "NEAR(1, 2)",
+    "-",
+    "-triangle",
+    "triangle -area",
+    ":",
+    "problem:triangle",
+    "{problem}: triangle",
+    "AND",
+    "OR triangle",
+    "NOT",
+    "triangle AND",
+    "^",
+    "(",
+    ")",
+    "+",
+    "$",
+    "'",
+    "\\",
+    "a\x00b",
+    "\x00",
+    "\t\n",
+    "é" * 3,
+    "x" * 5000,
+    " ".join(["find"] * 2000),
+]
+
+
+def test_hostile_search_text_never_raises_and_stays_plain_text(tmp_path):
+    store = Store(tmp_path / "a.db")
+    store.problems.add(problems(TEXTS))
+    for text in HOSTILE:
+        query = search_query(text)
+        assert query is None or query.count('"') % 2 == 0, text
+        found(store, text)  # no sqlite3.OperationalError (fts5: syntax error)
+    # Syntax characters are text: NEAR( is the word "near", "-" negates nothing.
+    assert found(store, "NEAR(") == [TEXTS[3]]
+    assert found(store, "river -function") == [TEXTS[3]]  # "-" is no NOT: both words occur
+    assert found(store, "river -triangle") == []  # (as a NOT it would find TEXTS[3])
+    assert found(store, "OR triangle") == []  # "or" is a word like any other
+    assert found(store, '"triangle') == [TEXTS[0]]
+    # No word at all: nothing matches (the index holds only letters and digits).
+    assert found(store, "$") == [] and found(store, '"') == []
+    assert found(store, "   ") == found(store, "")  # blank is no search
+    assert len(found(store, "")) == len(TEXTS)
+
+
+def test_index_follows_insert_update_and_delete(tmp_path):
+    store = Store(tmp_path / "a.db")
+    result = store.problems.add(problems(TEXTS[:2]))
+    assert (result.added, result.duplicates) == (2, 0)  # the index's writes are not counted
+    again = store.problems.add(problems(TEXTS[:1] + TEXTS[2:3]))
+    assert (again.added, again.duplicates) == (1, 1)
+    assert found(store, "cafe") == [TEXTS[2]]
+    with store.db.tx() as conn:  # an insert not made by insert_rows: the trigger indexes it
+        conn.execute(
+            "INSERT INTO problems (hash, source, problem, answer) VALUES (?, 's', ?, '1')",
+            (b"x" * 16, "A lone hexagon."),
+        )
+    assert found(store, "hexagon") == ["A lone hexagon."]
+    assert not store.db.query("SELECT * FROM search_bulk")  # insert_rows leaves no flag
+    with store.db.tx() as conn:
+        conn.execute(
+            "UPDATE problems SET problem = 'A square with side 7.' WHERE problem = ?", (TEXTS[0],)
+        )
+    assert found(store, "triangle") == [] and found(store, "square") == ["A square with side 7."]
+    with store.db.tx() as conn:
+        conn.execute("UPDATE problems SET answer = '2'")  # other columns: the text is kept
+        conn.execute("DELETE FROM problems WHERE problem LIKE 'Solve%'")
+    assert found(store, "solve") == [] and found(store, "square") == ["A square with side 7."]
+    # The index matches the table exactly (FTS5's own check against the content table).
+    store.db.query("INSERT INTO problems_fts(problems_fts) VALUES ('integrity-check')")
+
+
+def test_migration_backfills_existing_problems_and_is_atomic(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    before = MIGRATIONS[: MIGRATIONS.index(m010_problem_search)]
+    migrate(conn, before)
+    conn.close()
+    store = Store(path)  # opening migrates; add the rows on a pre-search schema instead:
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE problems_fts")
+    conn.execute("DROP TABLE search_bulk")
+    for trigger in ("problems_ai", "problems_ad", "problems_au"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DELETE FROM schema_version WHERE name = 'm010_problem_search'")
+    conn.executemany(
+        "INSERT INTO problems (hash, source, problem, answer) VALUES (?, 's', ?, '1')",
+        [(bytes([i]) * 16, t) for i, t in enumerate(TEXTS)],
+    )
+
+    def m010_then_fail(c: sqlite3.Connection) -> None:
+        m010_problem_search(c)
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        migrate(conn, [*before, m010_then_fail])
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "problems_fts" not in tables and "problems_ai" not in tables  # rolled back whole
+    conn.close()
+    store = Store(path)
+    assert found(store, "triangle") == [TEXTS[0]]  # backfilled
+    store.problems.add(problems(["One more triangle."]))
+    assert found(store, "triangle") == [TEXTS[0], "One more triangle."]  # and kept in sync
+
+
+def test_a_count_no_longer_wanted_stops(tmp_path):
+    from tests.bulk import fill_problems
+
+    store = Store(tmp_path / "a.db")
+    fill_problems(store, 20_000)
+    flt = ProblemFilter(text="train")
+    assert store.problems.count(flt) == 20_000
+    with pytest.raises(QueryCancelled):
+        store.problems.count(flt, cancelled=lambda: True)
+    polls = 0
+
+    def after_a_while() -> bool:  # the answer stops being wanted mid-query
+        nonlocal polls
+        polls += 1
+        return polls > 2
+
+    with pytest.raises(QueryCancelled):
+        store.problems.count(flt, cancelled=after_a_while)
+    assert polls > 2
+    with pytest.raises(QueryCancelled):
+        store.problems.page(ProblemFilter(text="train"), cancelled=after_a_while)
+    # The connection is left as it was: later queries run to the end.
+    assert store.problems.count(flt) == 20_000
+    assert len(store.problems.page(flt, limit=5)) == 5
+
+
+def test_cli_problems_list_search(project):
+    project.store.problems.add(problems(TEXTS))
+    runner = CliRunner()
+    root = str(project.root)
+    result = runner.invoke(main, ["problems", "list", "-p", root, "--search", "find"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 3" not in result.output and "3 shown of 3 matching" in result.output
+    result = runner.invoke(
+        main, ["problems", "list", "-p", root, "--search", 'triang* "NEAR(', "--limit", "1"]
+    )
+    assert result.exit_code == 0 and "0 shown of 0 matching" in result.output
+    result = runner.invoke(
+        main, ["problems", "list", "-p", root, "--search", "find", "--limit", "2"]
+    )
+    lines = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert len(lines) == 2 and "2 shown of 3 matching" in result.output
+
+
+# -- the Problems screen ---------------------------------------------------------------------
+
+
+async def settle(app) -> None:
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+
+
+async def test_screen_searches_as_you_type_and_drops_stale_results(project):
+    from textual.widgets import DataTable, Static
+
+    from acotd_tui.app import AcotdApp
+
+    project.store.problems.add(problems(TEXTS))
+    app = AcotdApp(project)
+    release = threading.Event()
+    services = app.services
+    page, count = services.problem_page, services.problem_count
+
+    def held(result, flt):  # the answer for "find" comes back late, after newer ones
+        if flt.text == "find":
+            release.wait(10)
+        return result
+
+    services.problem_page = lambda flt, **kw: held(page(flt, **kw), flt)
+    services.problem_count = lambda flt, **kw: held(count(flt, **kw), flt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await settle(app)
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#table", DataTable)
+        assert table.row_count == len(TEXTS)
+        await pilot.press("slash", *"find")  # no Enter: the search runs as you type
+        await pilot.press(*" triangles")
+        for _ in range(500):  # deterministic end condition; the bound only stops a hang
+            await pilot.pause(0.02)
+            if screen.shown_page_request == screen.page_request and screen.total is not None:
+                break
+        rows = [table.get_row_at(i)[-1] for i in range(table.row_count)]
+        assert rows == [TEXTS[4][:89] + "…"] or rows == [TEXTS[4]]
+        assert "of 1 matching" in str(screen.query_one("#status", Static).render())
+        release.set()  # now the stale "find" page (3 rows) and count (3) arrive
+        await settle(app)
+        await pilot.pause(0.1)
+        assert table.row_count == 1
+        assert "of 1 matching" in str(screen.query_one("#status", Static).render())
+        screen.query_one("#search").value = "$"  # no word: nothing matches, nothing raises
+        await settle(app)
+        await pilot.pause(0.1)
+        assert table.row_count == 0
+        assert "no problems match (of 0)" in str(screen.query_one("#status", Static).render())

@@ -426,13 +426,19 @@ def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePl
                 return _known_plan(first, known)
     fields: dict[str, str] = {dst: src for src, dst in mapping.items()}
     mapped_roots = {_root(src) for src in mapping}
+    # Field names as the file spells them, found case-insensitively where the exact alias is
+    # absent (Maxwell-Jia/AIME_2024: `Problem`, `Solution`, `Answer`).
+    by_lower: dict[str, str] = {}
+    for key in first:
+        by_lower.setdefault(key.lower(), key)
     for canonical, aliases in ALIASES.items():
         if canonical in fields:
             continue
         taken = {_root(v) for v in fields.values()}
         for alias in aliases:
-            if alias in keys and alias not in taken and alias not in mapped_roots:
-                fields[canonical] = alias
+            key = alias if alias in keys else by_lower.get(alias)
+            if key is not None and key not in taken and key not in mapped_roots:
+                fields[canonical] = key
                 break
     if "problem" not in fields:
         raise RecordError(

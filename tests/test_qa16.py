@@ -1,0 +1,65 @@
+"""QA of issue 16 as a new user: public dataset variants the import first got wrong."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from acotd_tui.importing import import_files
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def stored(project):
+    return project.store.problems.get_many(project.store.problems.ids())
+
+
+def test_capitalised_field_names_are_recognised(project, tmp_path, shared_data):
+    """Maxwell-Jia/AIME_2024 (its card: `ID`, `Problem`, `Solution`, `Answer`, an int)."""
+    real = [json.loads(x) for x in (shared_data / "aime24" / "test.jsonl").read_text().splitlines()]
+    rows = [
+        {"ID": f"2024-I-{i}", "Problem": r["problem"], "Solution": r["solution"], "Answer": int(r["answer"])}
+        for i, r in enumerate(real[:3], start=1)
+    ]
+    report = import_files(project.store, [write_jsonl(tmp_path / "aime_2024_problems.jsonl", rows)])
+    f = report.files[0]
+    assert (f.read, f.added) == (3, 3)
+    got = stored(project)
+    assert [p.answer for p in got] == [r["answer"] for r in real[:3]]
+    assert got[0].problem == real[0]["problem"] and got[0].solution == real[0]["solution"]
+    assert got[0].metadata == {"ID": "2024-I-1"}
+    assert any(line.startswith("problem  ← Problem") for line in f.mapping)
+
+
+def test_fields_that_first_appear_after_row_one_are_mapped(project, tmp_path, shared_data):
+    """A file whose first row lacks `solution`/`level`: later rows' solutions are not dropped."""
+    real = [json.loads(x) for x in (shared_data / "math500" / "test.jsonl").read_text().splitlines()[:3]]
+    rows = [{"problem": real[0]["problem"], "answer": real[0]["answer"]}] + [
+        {"problem": r["problem"], "answer": r["answer"], "solution": r["solution"], "level": r["level"]}
+        for r in real[1:]
+    ]
+    import_files(project.store, [write_jsonl(tmp_path / "late.jsonl", rows)])
+    first, second, third = stored(project)
+    assert first.solution is None
+    assert second.solution == real[1]["solution"] and third.solution == real[2]["solution"]
+    assert second.level == str(real[1]["level"])
+
+
+def test_json_file_holding_json_lines_is_read(project, tmp_path):
+    """Many sets ship `train.json` as JSON Lines; refusing it at 'line 2' helps nobody."""
+    path = write_jsonl(tmp_path / "train.json", [{"problem": "P1", "answer": "1"}, {"problem": "P2", "answer": "2"}])
+    f = import_files(project.store, [path]).files[0]
+    assert (f.read, f.added) == (2, 2)
+
+
+def test_gzipped_jsonl_is_read(project, tmp_path):
+    """`.jsonl.gz` is accepted by name, so it must be read as gzip, not refused as 'not UTF-8'."""
+    path = tmp_path / "deepscaler.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"problem": "What is 1+1?", "answer": "2", "solution": "\\boxed{2}"}) + "\n")
+    f = import_files(project.store, [path]).files[0]
+    assert (f.shape, f.read, f.added, f.source) == ("deepscaler", 1, 1, "deepscaler")

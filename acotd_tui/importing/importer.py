@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,27 @@ from acotd_tui.store import Store
 from acotd_tui.store.problems import Problems
 
 from .code_shapes import CodePlan
-from .readers import RecordError, Source, detect_format, hf_splits, read_records
+from .readers import Record, RecordError, Source, detect_format, hf_splits, read_records
 from .report import PREVIEW_ROWS, Tally, clip, summary_dict, summary_lines
 from .shapes import ShapePlan, plan_for, unkept_fields
 from .values import Note
 
 CHUNK_ROWS = 4096
+# The shape is decided from the fields of this many leading rows together, so a field that
+# the first row lacks (no `solution` on row 1) is still mapped, not dropped from the rest.
+PROBE_ROWS = 200
+
+
+def probe_record(records: Iterable[Record | RecordError]) -> Record | None:
+    """Every field of the leading rows, each with its first non-empty value."""
+    probe: Record = {}
+    for record in records:
+        if isinstance(record, RecordError):
+            continue
+        for key, value in record.items():
+            if key not in probe or probe[key] is None or probe[key] == "":
+                probe[key] = value
+    return probe or None
 # The file's stem is the source name as it is (`Qwen2.5_7b.jsonl` -> `Qwen2.5_7b`): only these
 # known suffixes come off, so dots inside the name stay.
 FILE_SUFFIXES = (".jsonl.gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
@@ -246,19 +262,23 @@ def _import_one(
         chunk.clear()
 
     try:
-        for location, record in read_records(src):
+        records = read_records(src)
+        head = list(islice(records, PROBE_ROWS))
+        probe = probe_record(r for _, r in head)
+        for location, record in chain(head, records):
             report.read += 1
             try:
                 if isinstance(record, RecordError):
                     raise record
                 if plan is None:
-                    plan = plan_for(record, options.mapping)
+                    fields_of = probe or record
+                    plan = plan_for(fields_of, options.mapping)
                     report.shape = plan.shape
                     report.title = getattr(plan, "title", "") or plan.shape
                     report.mapping = (
                         plan.mapping_lines() if isinstance(plan, ShapePlan) else [plan.shape]
                     )
-                    report.unkept = unkept_fields(plan, record)
+                    report.unkept = unkept_fields(plan, fields_of)
                 problem = plan.convert(
                     record,
                     location,

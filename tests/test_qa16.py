@@ -63,3 +63,16 @@ def test_gzipped_jsonl_is_read(project, tmp_path):
         fh.write(json.dumps({"problem": "What is 1+1?", "answer": "2", "solution": "\\boxed{2}"}) + "\n")
     f = import_files(project.store, [path]).files[0]
     assert (f.shape, f.read, f.added, f.source) == ("deepscaler", 1, 1, "deepscaler")
+
+
+def test_a_field_dropped_after_the_leading_rows_is_reported(project, tmp_path):
+    """Row 1 holds a short `note` (kept in metadata); row 250's is too long to keep: say so."""
+    rows = [{"problem": f"P{i}", "answer": str(i), "note": "short"} for i in range(300)]
+    rows[249]["note"] = "a long remark " * 40
+    rows[260]["extra"] = ["a", "list"]
+    f = import_files(project.store, [write_jsonl(tmp_path / "notes.jsonl", rows)]).files[0]
+    assert (f.read, f.added) == (300, 300)
+    assert f.unkept == ["extra", "note"]
+    assert any("not kept" in note for note in f.notes.counts)
+    summary = project.store.imports.all()[0].details
+    assert summary["not_kept"] == ["extra", "note"]

@@ -246,6 +246,8 @@ def _import_one(
     )
     report.import_id = import_id
     plan: ShapePlan | CodePlan | None = None
+    dropped: set[str] = set()
+    convert_extra: dict[str, Any] = {}
     chunk: list[tuple] = []
     tests: list[tuple[bytes, object]] = []
     prepare = Problems.prepare
@@ -279,6 +281,8 @@ def _import_one(
                         plan.mapping_lines() if isinstance(plan, ShapePlan) else [plan.shape]
                     )
                     report.unkept = unkept_fields(plan, fields_of)
+                    dropped = set(report.unkept)
+                    convert_extra = {"dropped": dropped} if isinstance(plan, ShapePlan) else {}
                 problem = plan.convert(
                     record,
                     location,
@@ -286,7 +290,12 @@ def _import_one(
                     split=report.split,
                     row=report.read,
                     notes=notes,
+                    **convert_extra,
                 )
+                if len(dropped) > len(report.unkept):
+                    # a field the leading rows kept (or lacked) dropped here: no silent loss
+                    report.unkept = sorted(dropped)
+                    notes.append(Note.FIELD_NOT_KEPT)
             except RecordError as exc:
                 if not exc.location:  # file-level problems always stop
                     raise

@@ -281,7 +281,9 @@ class ShapePlan:
         split: str,
         row: int | None = None,
         notes: list[Note] | None = None,
+        dropped: set[str] | None = None,
     ) -> NewProblem:
+        """`dropped` collects the fields of this row neither mapped nor kept in metadata."""
         notes = notes if notes is not None else []
         f = self.fields
         get = self._getters
@@ -354,13 +356,16 @@ class ShapePlan:
         if len(answer) > LONG_ANSWER_CHARS:
             notes.append(Note.LONG_ANSWER)
 
-        metadata = {
-            k: v
-            for k, v in record.items()
-            if k not in self.used
-            and isinstance(v, (str, int, float, bool))
-            and (not isinstance(v, str) or len(v) <= _METADATA_MAX_CHARS)
-        }
+        metadata = {}
+        for k, v in record.items():
+            if k in self.used:
+                continue
+            if isinstance(v, (str, int, float, bool)) and (
+                not isinstance(v, str) or len(v) <= _METADATA_MAX_CHARS
+            ):
+                metadata[k] = v
+            elif v is not None and dropped is not None:
+                dropped.add(k)  # a list, object or long text: the import reports it
         if answer_list is not None:
             metadata["answer_list"] = answer_list
         domain = plain_text(self._get(record, "domain")) if "domain" in f else None

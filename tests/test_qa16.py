@@ -76,3 +76,36 @@ def test_a_field_dropped_after_the_leading_rows_is_reported(project, tmp_path):
     assert any("not kept" in note for note in f.notes.counts)
     summary = project.store.imports.all()[0].details
     assert summary["not_kept"] == ["extra", "note"]
+
+
+def test_openr1_rows_with_null_optional_lists_import_their_generations(project, tmp_path):
+    """OpenR1-Math-220k: `finish_reasons` and `correctness_llama` are nullable sequences (its
+    card); a null one means "not given", not a malformed row."""
+    from acotd_tui.importing.attempts import import_attempts
+
+    row = {
+        "problem": "Find $x$ if $2x=1$.",
+        "solution": "$x=\\frac12$",
+        "answer": "\\frac{1}{2}",
+        "problem_type": "Algebra",
+        "question_type": "math-word-problem",
+        "source": "olympiads",
+        "uuid": "u1",
+        "is_reasoning_complete": [True, True],
+        "generations": ["<think>2x=1</think> $\\boxed{\\frac12}$", "<think>hm</think> $\\boxed{2}$"],
+        "correctness_math_verify": [True, False],
+        "correctness_llama": None,
+        "finish_reasons": None,
+        "correctness_count": 1,
+        "messages": [],
+    }
+    path = write_jsonl(tmp_path / "openr1.jsonl", [row])
+    import_files(project.store, [path])
+    f = import_attempts(project.store, [path]).files[0]
+    assert (f.added, f.rows_skipped, f.attempts_skipped) == (2, [], [])
+    (pid,) = project.store.attempts.problem_ids_with_attempts()
+    got = sorted(project.store.attempts.for_problem(pid), key=lambda a: a.sample_index)
+    assert [(a.sample_index, a.correct, a.model) for a in got] == [
+        (0, True, "DeepSeek-R1"),
+        (1, False, "DeepSeek-R1"),
+    ]

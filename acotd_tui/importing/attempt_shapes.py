@@ -41,6 +41,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "finish_reason": ("finish_reason",),
 }
 CUT_OFF = "length"
+# Per-sample fields a row cannot do without; the others may be null ("not given").
+_REQUIRED = frozenset({"problem", "response", "steps"})
 # PRM800K does not name the generator per row; the rows' solutions share one model name.
 PRM800K_MODEL = "prm800k-generator"
 
@@ -292,6 +294,8 @@ def parse_row(
         path = parse_path(p)
         value = path.resolve(record)
         if path.each:
+            if value is MISSING and name not in _REQUIRED and record.get(path.root, 0) is None:
+                continue  # a null optional list (OpenR1's `finish_reasons`): not given
             if value is MISSING:
                 raise RecordError(location, f"field {path.root!r} is not a list")
             if n is not None and len(value) != n:
@@ -316,7 +320,7 @@ def parse_row(
         if values.get("model") not in (None, MISSING, "")
         else (plan.model_default or "unknown")
     )
-    each = {name for name, p in plan.fields.items() if parse_path(p).each}
+    each = {name for name, p in plan.fields.items() if parse_path(p).each and name in values}
     count = n if n is not None else 1
 
     def at(name: str, i: int) -> Any:

@@ -109,3 +109,26 @@ def test_openr1_rows_with_null_optional_lists_import_their_generations(project, 
         (0, True, "DeepSeek-R1"),
         (1, False, "DeepSeek-R1"),
     ]
+
+
+def test_attempt_fields_first_seen_after_row_one_are_read(project, tmp_path, shared_data):
+    """Row 1 has no `finish_reason` / `sample_index`; later rows do. A later cut-off generation
+    marked correct is still no pass, and a later explicit sample index is honoured."""
+    from acotd_tui.importing.attempts import import_attempts
+
+    gsm = [json.loads(x) for x in (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:3]]
+    import_files(project.store, [shared_data / "gsm8k" / "test.jsonl"])
+    rows = [
+        {"problem": gsm[0]["question"], "model": "m", "response": "A: 1", "correct": False},
+        {"problem": gsm[1]["question"], "model": "m", "response": "cut off", "correct": True, "finish_reason": "length"},
+        {"problem": gsm[2]["question"], "model": "m", "response": "A: 70000", "correct": True, "sample_index": 3},
+    ]
+    f = import_attempts(project.store, [write_jsonl(tmp_path / "late.jsonl", rows)]).files[0]
+    assert f.added == 3
+    by_text = {
+        a.raw_text: a
+        for pid in project.store.attempts.problem_ids_with_attempts()
+        for a in project.store.attempts.for_problem(pid)
+    }
+    assert by_text["cut off"].correct is False and by_text["cut off"].finish_reason == "length"
+    assert by_text["A: 70000"].sample_index == 3

@@ -132,3 +132,17 @@ def test_attempt_fields_first_seen_after_row_one_are_read(project, tmp_path, sha
     }
     assert by_text["cut off"].correct is False and by_text["cut off"].finish_reason == "length"
     assert by_text["A: 70000"].sample_index == 3
+
+
+def test_attempts_mapping_shows_the_model_that_is_used(project, tmp_path, shared_data):
+    """With --model the shown mapping names that model, not 'unknown' or the file's field."""
+    from acotd_tui.importing.attempts import import_attempts
+
+    import_files(project.store, [shared_data / "gsm8k" / "test.jsonl"])
+    lines = (shared_data / "processbench" / "gsm8k.jsonl").read_text().splitlines()[:2]
+    path = tmp_path / "pb.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    f = import_attempts(project.store, [path], model="my-student", dry_run=True).files[0]
+    assert "model    ← my-student (--model)" in f.mapping
+    assert not any(line.startswith("model    ← generator") for line in f.mapping)
+    assert f.models == {"my-student"}

@@ -99,7 +99,14 @@ class AttemptPlan:
     def path(self, name: str) -> FieldPath | None:
         return parse_path(self.fields[name]) if name in self.fields else None
 
-    def mapping_lines(self) -> list[str]:
+    def mapping_lines(self, model_override: str | None = None) -> list[str]:
+        lines = self._mapping_lines()
+        if model_override:  # --model wins over the file's field and the shape's default
+            lines = [line for line in lines if not line.startswith("model    ←")]
+            lines.insert(1, f"model    ← {model_override} (--model)")
+        return lines
+
+    def _mapping_lines(self) -> list[str]:
         if self.shape == "model_solutions":
             return [
                 "problem  ← question",

@@ -315,7 +315,7 @@ def _import_file(
                 if plan is None:
                     plan = detect_attempt_plan(probe or record, options.mapping)
                     rep.shape, rep.title = plan.shape, plan.title
-                    rep.mapping = plan.mapping_lines()
+                    rep.mapping = plan.mapping_lines(options.model)
                 rows = parse_row(plan, record, location, options.model)
                 for p in rows:
                     p.problem_id = _problem_id(store, conn, p, problem_ids, default_source, rep)

@@ -146,3 +146,22 @@ def test_attempts_mapping_shows_the_model_that_is_used(project, tmp_path, shared
     assert "model    ← my-student (--model)" in f.mapping
     assert not any(line.startswith("model    ← generator") for line in f.mapping)
     assert f.models == {"my-student"}
+
+
+def test_a_duplicate_with_a_different_answer_is_reported(project, tmp_path):
+    """Rows that repeat a problem are duplicates; when the answer differs from the one kept,
+    the import says so (in this file and against problems already stored)."""
+    write_jsonl(tmp_path / "first.jsonl", [{"problem": "What is 2+2?", "answer": "4"}])
+    import_files(project.store, [tmp_path / "first.jsonl"])
+    rows = [
+        {"problem": "What  is 2+2? ", "answer": "5"},  # stored before, other answer
+        {"problem": "What is 3+3?", "answer": "6"},
+        {"problem": "What is 3+3?", "answer": "6"},  # same answer: a plain duplicate
+        {"problem": "What is 3+3?", "answer": "7"},  # this file, other answer
+    ]
+    f = import_files(project.store, [write_jsonl(tmp_path / "second.jsonl", rows)]).files[0]
+    assert (f.read, f.added, f.duplicates) == (4, 1, 3)
+    conflicts = [n for n in f.notes.counts if "different answer" in n]
+    assert len(conflicts) == 1 and f.notes.counts[conflicts[0]] == 2
+    assert f.notes.first[conflicts[0]] == "line 1"
+    assert [p.answer for p in stored(project)] == ["4", "6"]

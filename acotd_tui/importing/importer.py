@@ -223,6 +223,22 @@ def _preview(problem: Any) -> dict[str, Any]:
     return row
 
 
+def _note_other_answers(
+    store: Store,
+    conn: sqlite3.Connection,
+    chunk: list[tuple],
+    locations: list[str],
+    report: FileReport,
+) -> None:
+    """Duplicates are dropped; one whose answer differs from the kept problem's is reported."""
+    kept = store.problems.kept_rows(conn, [row[0] for row in chunk])
+    for row, location in zip(chunk, locations, strict=True):
+        answer, import_id, source_row = kept.get(row[0], (row[5], row[10], row[11]))
+        is_this_row = (import_id, source_row) == (row[10], row[11])
+        if not is_this_row and answer != row[5]:
+            report.notes.add(Note.DUPLICATE_OTHER_ANSWER, location)
+
+
 def _import_one(
     store: Store,
     conn: sqlite3.Connection,
@@ -249,6 +265,7 @@ def _import_one(
     dropped: set[str] = set()
     convert_extra: dict[str, Any] = {}
     chunk: list[tuple] = []
+    chunk_locations: list[str] = []
     tests: list[tuple[bytes, object]] = []
     prepare = Problems.prepare
     notes: list[Note] = []
@@ -256,7 +273,11 @@ def _import_one(
     refused_kinds: Counter[str] = Counter()
 
     def flush() -> None:
-        report.added += store.problems.insert_rows(chunk, conn)
+        added = store.problems.insert_rows(chunk, conn)
+        report.added += added
+        if added < len(chunk):
+            _note_other_answers(store, conn, chunk, chunk_locations, report)
+        chunk_locations.clear()
         if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
             ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
             store.tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
@@ -317,6 +338,7 @@ def _import_one(
                 continue  # the file is refused; keep reading only to count the bad rows
             row = prepare(problem, import_id)
             chunk.append(row)
+            chunk_locations.append(location)
             if problem.tests is not None:
                 tests.append((row[0], problem.tests))
             if len(chunk) >= CHUNK_ROWS:

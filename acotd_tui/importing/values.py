@@ -46,6 +46,7 @@ class Note(StrEnum):
     SOLUTION_JOINED = "solution given as a list: parts joined"
     LONG_PROBLEM = f"problem longer than {LONG_PROBLEM_CHARS} characters"
     LONG_ANSWER = f"answer longer than {LONG_ANSWER_CHARS} characters"
+    DUPLICATE_OTHER_ANSWER = "duplicate of a kept problem with a different answer (the kept one stays)"
     FIELD_NOT_KEPT = "a field past the first rows was not kept (long text, list or object: see 'not kept')"
 
 

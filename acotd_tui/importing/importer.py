@@ -263,7 +263,6 @@ def _import_one(
     report.import_id = import_id
     plan: ShapePlan | CodePlan | None = None
     dropped: set[str] = set()
-    convert_extra: dict[str, Any] = {}
     chunk: list[tuple] = []
     chunk_locations: list[str] = []
     tests: list[tuple[bytes, object]] = []
@@ -303,7 +302,6 @@ def _import_one(
                     )
                     report.unkept = unkept_fields(plan, fields_of)
                     dropped = set(report.unkept)
-                    convert_extra = {"dropped": dropped} if isinstance(plan, ShapePlan) else {}
                 problem = plan.convert(
                     record,
                     location,
@@ -311,7 +309,7 @@ def _import_one(
                     split=report.split,
                     row=report.read,
                     notes=notes,
-                    **convert_extra,
+                    dropped=dropped,
                 )
                 if len(dropped) > len(report.unkept):
                     # a field the leading rows kept (or lacked) dropped here: no silent loss

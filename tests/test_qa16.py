@@ -165,3 +165,19 @@ def test_a_duplicate_with_a_different_answer_is_reported(project, tmp_path):
     assert len(conflicts) == 1 and f.notes.counts[conflicts[0]] == 2
     assert f.notes.first[conflicts[0]] == "line 1"
     assert [p.answer for p in stored(project)] == ["4", "6"]
+
+
+def test_an_answer_that_is_one_boxed_value_is_unwrapped():
+    """`"answer": "\\boxed{5}"` (or `$\\boxed{...}$`) stores the value, as the judge and exports
+    expect a bare reference; a box inside other text is left to the worked-solution rule."""
+    from acotd_tui.importing.values import Note, answer_text
+
+    for raw, text in [
+        ("\\boxed{5}", "5"),
+        ("$\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}"),
+        (["\\boxed{(1, 2)}"], "(1, 2)"),
+        ("\\boxed{1} and \\boxed{2}", "\\boxed{1} and \\boxed{2}"),
+    ]:
+        got = answer_text(raw)
+        assert got.text == text, raw
+        assert (Note.BOXED_UNWRAPPED in got.notes) == (text != raw and "and" not in text)

@@ -40,6 +40,7 @@ class Note(StrEnum):
     LIST_TEXT = "list written as text read back as a list"
     DOLLARS = "enclosing $...$ stripped"
     NUMBER = "number written as shortest round-trip text"
+    BOXED_UNWRAPPED = "answer written as \\boxed{...}: the value inside kept"
     BOXED_FROM_SOLUTION = "answer taken from the last \\boxed{} of the solution"
     BOXED_FROM_ANSWER = "answer field held a worked solution: took its final answer"
     WORKED_ANSWER = "answer looks like a worked solution (kept as is)"
@@ -116,6 +117,11 @@ def _scalar_text(value: Any, notes: list[Note]) -> str:
     text, stripped = strip_enclosing_math(str(value))
     if stripped:
         notes.append(Note.DOLLARS)
+    if text.startswith("\\boxed{") and text.endswith("}"):
+        inner = extract_last_boxed(text)
+        if inner is not None and text == "\\boxed{" + inner + "}" and inner.strip():
+            notes.append(Note.BOXED_UNWRAPPED)
+            return inner.strip()
     return text
 
 

@@ -49,8 +49,20 @@ ANSWER_LIST_SEPARATOR = ", "
 def answer_list_text(values: Sequence[object]) -> str:
     """Several answers as one reference text the checker reads as such: `['$1$', '2']` ->
     `1, 2`; one element -> that element; empty elements dropped."""
-    parts = [_strip_dollars(str(v).strip()) for v in values]
-    return ANSWER_LIST_SEPARATOR.join(p for p in parts if p)
+    parts = [p for p in (_strip_dollars(str(v).strip()) for v in values) if p]
+    return join_answers(parts)
+
+
+def join_answers(parts: Sequence[str]) -> str:
+    """`a, b`; with two or more answers, one that holds a comma of its own (`a=1,b=2`) is
+    bracketed, `(a=1,b=2), (a=2,b=1)`, so its parts stay together (a flat `a=1,b=2, a=2,b=1`
+    would let a wrong pairing pass as the same four parts)."""
+    if len(parts) < 2:
+        return ANSWER_LIST_SEPARATOR.join(parts)
+    return ANSWER_LIST_SEPARATOR.join(
+        f"({p})" if "," in p and not _THOUSANDS.match(p) and len(split_top(p, ",")) > 1 else p
+        for p in parts
+    )
 
 
 def _strip_dollars(text: str) -> str:

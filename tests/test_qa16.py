@@ -181,3 +181,23 @@ def test_an_answer_that_is_one_boxed_value_is_unwrapped():
         got = answer_text(raw)
         assert got.text == text, raw
         assert (Note.BOXED_UNWRAPPED in got.notes) == (text != raw and "and" not in text)
+
+
+def test_several_answers_with_commas_keep_their_grouping():
+    """OlympiadBench-style `final_answer: ["$a=1,b=2$", "$a=2,b=1$"]`: joined flat as
+    `a=1,b=2, a=2,b=1` the pairing is lost and a wrong pairing passes. Each such answer is
+    bracketed, so pairs compare as pairs; one-part answers and `1,000` stay as they are."""
+    from acotd_tui.answer_forms import canonical
+    from acotd_tui.checking import decide
+    from acotd_tui.importing.values import answer_text
+
+    ref = answer_text(["$a=1,b=2$", "$a=2,b=1$"]).text
+    assert ref == "(a=1,b=2), (a=2,b=1)"
+    assert decide("a=1,b=1, a=2,b=2", ref) is False
+    assert decide("(a=2,b=1), (a=1,b=2)", ref) is True
+    assert answer_text(["$(1,2)$", "$(2,1)$"]).text == "(1,2), (2,1)"
+    assert answer_text(["1,000", "2"]).text == "1,000, 2"
+    assert answer_text(["$x=1, y=2$"]).text == "x=1, y=2"
+    # the same rule where a list arrives as text at check time
+    assert canonical("['x=1, y=2', 'x=3, y=4']") == canonical("(x=1, y=2), (x=3, y=4)")
+    assert decide("x=1, y=4, x=3, y=2", "['x=1, y=2', 'x=3, y=4']") is False

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from acotd_tui.answer_forms import join_answers
 from acotd_tui.answers import extract_last_boxed
 
-ANSWER_JOIN = ", "
 LONG_PROBLEM_CHARS = 8000
 LONG_ANSWER_CHARS = 200
 _LIST_TEXT = re.compile(r"^\[\s*(?:['\"]|\])")
@@ -145,7 +145,7 @@ def answer_text(value: Any) -> Converted:
         if not items:
             return Converted("", notes)
         notes.append(Note.JOINED)
-        return Converted(ANSWER_JOIN.join(items), notes, original)
+        return Converted(join_answers(items), notes, original)
     if isinstance(value, dict):
         raise ValueError("is an object, not an answer")
     return Converted(_scalar_text(value, notes), notes)

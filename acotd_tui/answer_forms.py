@@ -54,15 +54,20 @@ def answer_list_text(values: Sequence[object]) -> str:
 
 
 def join_answers(parts: Sequence[str]) -> str:
-    """`a, b`; with two or more answers, one that holds a comma of its own (`a=1,b=2`) is
-    bracketed, `(a=1,b=2), (a=2,b=1)`, so its parts stay together (a flat `a=1,b=2, a=2,b=1`
-    would let a wrong pairing pass as the same four parts)."""
+    """`a, b`. With two or more answers a thousands comma is dropped, and an answer holding a
+    comma of its own (`a=1,b=2`) is bracketed, `(a=1,b=2), (a=2,b=1)`, so its parts stay
+    together: flat, `a=1,b=2, a=2,b=1` would let a wrong pairing pass as the same parts."""
     if len(parts) < 2:
         return ANSWER_LIST_SEPARATOR.join(parts)
-    return ANSWER_LIST_SEPARATOR.join(
-        f"({p})" if "," in p and not _THOUSANDS.match(p) and len(split_top(p, ",")) > 1 else p
-        for p in parts
-    )
+    return ANSWER_LIST_SEPARATOR.join(_one_of_several(p) for p in parts)
+
+
+def _one_of_several(part: str) -> str:
+    if "," not in part:
+        return part
+    if _THOUSANDS.match(part):
+        return part.replace(",", "")  # `1,000` among several answers would split in two
+    return f"({part})" if len(split_top(part, ",")) > 1 else part
 
 
 def _strip_dollars(text: str) -> str:

@@ -22,7 +22,12 @@ def test_capitalised_field_names_are_recognised(project, tmp_path, shared_data):
     """Maxwell-Jia/AIME_2024 (its card: `ID`, `Problem`, `Solution`, `Answer`, an int)."""
     real = [json.loads(x) for x in (shared_data / "aime24" / "test.jsonl").read_text().splitlines()]
     rows = [
-        {"ID": f"2024-I-{i}", "Problem": r["problem"], "Solution": r["solution"], "Answer": int(r["answer"])}
+        {
+            "ID": f"2024-I-{i}",
+            "Problem": r["problem"],
+            "Solution": r["solution"],
+            "Answer": int(r["answer"]),
+        }
         for i, r in enumerate(real[:3], start=1)
     ]
     report = import_files(project.store, [write_jsonl(tmp_path / "aime_2024_problems.jsonl", rows)])
@@ -37,9 +42,10 @@ def test_capitalised_field_names_are_recognised(project, tmp_path, shared_data):
 
 def test_fields_that_first_appear_after_row_one_are_mapped(project, tmp_path, shared_data):
     """A file whose first row lacks `solution`/`level`: later rows' solutions are not dropped."""
-    real = [json.loads(x) for x in (shared_data / "math500" / "test.jsonl").read_text().splitlines()[:3]]
+    lines = (shared_data / "math500" / "test.jsonl").read_text().splitlines()[:3]
+    real = [json.loads(x) for x in lines]
     rows = [{"problem": real[0]["problem"], "answer": real[0]["answer"]}] + [
-        {"problem": r["problem"], "answer": r["answer"], "solution": r["solution"], "level": r["level"]}
+        {k: r[k] for k in ("problem", "answer", "solution", "level")}
         for r in real[1:]
     ]
     import_files(project.store, [write_jsonl(tmp_path / "late.jsonl", rows)])
@@ -51,7 +57,8 @@ def test_fields_that_first_appear_after_row_one_are_mapped(project, tmp_path, sh
 
 def test_json_file_holding_json_lines_is_read(project, tmp_path):
     """Many sets ship `train.json` as JSON Lines; refusing it at 'line 2' helps nobody."""
-    path = write_jsonl(tmp_path / "train.json", [{"problem": "P1", "answer": "1"}, {"problem": "P2", "answer": "2"}])
+    rows = [{"problem": "P1", "answer": "1"}, {"problem": "P2", "answer": "2"}]
+    path = write_jsonl(tmp_path / "train.json", rows)
     f = import_files(project.store, [path]).files[0]
     assert (f.read, f.added) == (2, 2)
 
@@ -60,7 +67,8 @@ def test_gzipped_jsonl_is_read(project, tmp_path):
     """`.jsonl.gz` is accepted by name, so it must be read as gzip, not refused as 'not UTF-8'."""
     path = tmp_path / "deepscaler.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as fh:
-        fh.write(json.dumps({"problem": "What is 1+1?", "answer": "2", "solution": "\\boxed{2}"}) + "\n")
+        row = {"problem": "What is 1+1?", "answer": "2", "solution": "\\boxed{2}"}
+        fh.write(json.dumps(row) + "\n")
     f = import_files(project.store, [path]).files[0]
     assert (f.shape, f.read, f.added, f.source) == ("deepscaler", 1, 1, "deepscaler")
 
@@ -92,7 +100,10 @@ def test_openr1_rows_with_null_optional_lists_import_their_generations(project, 
         "source": "olympiads",
         "uuid": "u1",
         "is_reasoning_complete": [True, True],
-        "generations": ["<think>2x=1</think> $\\boxed{\\frac12}$", "<think>hm</think> $\\boxed{2}$"],
+        "generations": [
+            "<think>2x=1</think> $\\boxed{\\frac12}$",
+            "<think>hm</think> $\\boxed{2}$",
+        ],
         "correctness_math_verify": [True, False],
         "correctness_llama": None,
         "finish_reasons": None,
@@ -116,12 +127,15 @@ def test_attempt_fields_first_seen_after_row_one_are_read(project, tmp_path, sha
     marked correct is still no pass, and a later explicit sample index is honoured."""
     from acotd_tui.importing.attempts import import_attempts
 
-    gsm = [json.loads(x) for x in (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:3]]
+    lines = (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:3]
+    gsm = [json.loads(x) for x in lines]
     import_files(project.store, [shared_data / "gsm8k" / "test.jsonl"])
     rows = [
         {"problem": gsm[0]["question"], "model": "m", "response": "A: 1", "correct": False},
-        {"problem": gsm[1]["question"], "model": "m", "response": "cut off", "correct": True, "finish_reason": "length"},
-        {"problem": gsm[2]["question"], "model": "m", "response": "A: 70000", "correct": True, "sample_index": 3},
+        {"problem": gsm[1]["question"], "model": "m", "response": "cut off", "correct": True}
+        | {"finish_reason": "length"},
+        {"problem": gsm[2]["question"], "model": "m", "response": "A: 70000", "correct": True}
+        | {"sample_index": 3},
     ]
     f = import_attempts(project.store, [write_jsonl(tmp_path / "late.jsonl", rows)]).files[0]
     assert f.added == 3
@@ -202,3 +216,24 @@ def test_several_answers_with_commas_keep_their_grouping():
     # the same rule where a list arrives as text at check time
     assert canonical("['x=1, y=2', 'x=3, y=4']") == canonical("(x=1, y=2), (x=3, y=4)")
     assert decide("x=1, y=4, x=3, y=2", "['x=1, y=2', 'x=3, y=4']") is False
+
+
+def test_numpy_style_list_text_from_a_pandas_csv_keeps_its_elements(project, tmp_path):
+    """`pd.read_parquet(...).to_csv()` writes list cells as numpy reprs, `['$(1,2)$' '$(2,1)$']`
+    (no commas). Python reads that as ONE string, `$(1,2)$$(2,1)$`; it is two answers."""
+    from acotd_tui.answer_forms import canonical
+    from acotd_tui.importing.values import answer_text, list_from_text
+
+    assert list_from_text("['$(1,2)$' '$(2,1)$']") == ["$(1,2)$", "$(2,1)$"]
+    assert list_from_text("['a'\n 'b']") == ["a", "b"]
+    assert list_from_text("['a', 'b']") == ["a", "b"]
+    assert answer_text("['$(1,2)$' '$(2,1)$']").text == "(1,2), (2,1)"
+    assert canonical("['1' '2']") == canonical("1, 2")
+    path = tmp_path / "olympiad.csv"
+    path.write_text(
+        "question,solution,final_answer\n"
+        "Find all pairs,\"['Part one.' 'Part two.']\",\"['$(1,2)$' '$(2,1)$']\"\n"
+    )
+    import_files(project.store, [path])
+    (p,) = stored(project)
+    assert p.answer == "(1,2), (2,1)" and p.solution == "Part one.\n\nPart two."

@@ -7,10 +7,10 @@ A row with a `[]` path (or a list of samples) yields one attempt per element.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.answer_forms import literal_list
 from acotd_tui.answers import extract_final_answer
 
 from .fieldpath import MISSING, FieldPath, PathError, parse_path
@@ -177,11 +177,8 @@ _KNOWN: tuple[tuple[str, str, frozenset[str], dict[str, str], str | None], ...] 
 
 def _literal_list(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return value
-        if isinstance(parsed, list):
+        parsed = literal_list(value.strip())
+        if parsed is not None:
             return parsed
     return value
 

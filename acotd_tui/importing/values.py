@@ -17,13 +17,12 @@ Each change is reported as a note (`Note`), which the import counts and shows.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from acotd_tui.answer_forms import join_answers
+from acotd_tui.answer_forms import join_answers, literal_list
 from acotd_tui.answers import extract_last_boxed
 
 LONG_PROBLEM_CHARS = 8000
@@ -47,8 +46,12 @@ class Note(StrEnum):
     SOLUTION_JOINED = "solution given as a list: parts joined"
     LONG_PROBLEM = f"problem longer than {LONG_PROBLEM_CHARS} characters"
     LONG_ANSWER = f"answer longer than {LONG_ANSWER_CHARS} characters"
-    DUPLICATE_OTHER_ANSWER = "duplicate of a kept problem with a different answer (the kept one stays)"
-    FIELD_NOT_KEPT = "a field past the first rows was not kept (long text, list or object: see 'not kept')"
+    DUPLICATE_OTHER_ANSWER = (
+        "duplicate of a kept problem with a different answer (the kept one stays)"
+    )
+    FIELD_NOT_KEPT = (
+        "a field past the first rows was not kept (long text, list or object: see 'not kept')"
+    )
 
 
 @dataclass
@@ -101,11 +104,7 @@ def list_from_text(text: str) -> list[Any] | None:
     stripped = text.strip()
     if not _LIST_TEXT.match(stripped):
         return None
-    try:
-        value = ast.literal_eval(stripped)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, list) else None
+    return literal_list(stripped)
 
 
 def _scalar_text(value: Any, notes: list[Note]) -> str:

@@ -237,3 +237,19 @@ def test_numpy_style_list_text_from_a_pandas_csv_keeps_its_elements(project, tmp
     import_files(project.store, [path])
     (p,) = stored(project)
     assert p.answer == "(1,2), (2,1)" and p.solution == "Part one.\n\nPart two."
+
+
+def test_map_naming_one_target_twice_is_refused():
+    """`--map problem=problem,answer=problem` used to keep the last silently."""
+    import pytest
+
+    from acotd_tui.importing import parse_mapping
+    from acotd_tui.importing.attempt_shapes import parse_attempt_mapping
+
+    for parse in (parse_mapping, parse_attempt_mapping):
+        with pytest.raises(ValueError, match="problem.*twice|twice.*problem"):
+            parse("problem=problem,answer=problem")
+    assert parse_mapping("question=problem,final_answer.0=answer") == {
+        "question": "problem",
+        "final_answer.0": "answer",
+    }

@@ -64,6 +64,9 @@ def parse_attempt_mapping(text: str | None) -> dict[str, str]:
             parse_path(src)
         except PathError as exc:
             raise ValueError(f"bad --map entry {part!r}: {exc}") from None
+        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
+        if twice is not None:
+            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
         mapping[src] = dst
     return mapping
 

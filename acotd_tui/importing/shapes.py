@@ -196,6 +196,9 @@ def parse_mapping(text: str | None) -> dict[str, str]:
                 f"bad --map entry {part!r}: [] (one value per element) is for"
                 " `attempts import`; a problem takes one value, e.g. {src.replace('[]', '.0')}"
             )
+        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
+        if twice is not None:
+            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
         mapping[src] = dst
     return mapping
 

@@ -253,3 +253,18 @@ def test_map_naming_one_target_twice_is_refused():
         "question": "problem",
         "final_answer.0": "answer",
     }
+
+
+def test_quoted_multiline_problem_with_a_comma_on_its_first_line_is_valid_csv(project, tmp_path):
+    """`"Let a, b be reals.\\nFind a+b ...",3` is a well-formed record (pandas writes these);
+    only a first line that splits into field-like values (`What is 1+1?,2`) signals a merge."""
+    path = tmp_path / "prose.csv"
+    path.write_text(
+        "question,answer\n"
+        '"Let a, b be reals.\nFind a+b if a=1, b=2.",3\n'
+        '"Let $a,b$ be reals.\nFind $ab$.",2\n'
+        "Plain,4\n"
+    )
+    f = import_files(project.store, [path]).files[0]
+    assert (f.read, f.added) == (3, 3)
+    assert stored(project)[0].problem == "Let a, b be reals.\nFind a+b if a=1, b=2."

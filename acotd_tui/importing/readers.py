@@ -178,9 +178,16 @@ def _looks_merged(values: list[str], delimiter: str) -> bool:
         if "\n" not in value:
             continue
         first = value.split("\n", 1)[0]
-        if len(next(csv.reader([first], delimiter=delimiter))) == len(values) - i >= 2:
+        pieces = next(csv.reader([first], delimiter=delimiter))
+        if len(pieces) == len(values) - i >= 2 and all(map(_field_like, pieces[1:])):
             return True
     return False
+
+
+def _field_like(piece: str) -> bool:
+    """A value as a CSV writer leaves it, not prose cut at a comma: `2`, not ` b be reals.`
+    (space after the comma) nor `b$ be reals` (cut inside a `$...$` formula)."""
+    return not piece[:1].isspace() and piece.count("$") % 2 == 0
 
 
 def read_parquet(path: Path) -> Iterator[tuple[str, Record]]:

@@ -268,3 +268,30 @@ def test_quoted_multiline_problem_with_a_comma_on_its_first_line_is_valid_csv(pr
     f = import_files(project.store, [path]).files[0]
     assert (f.read, f.added) == (3, 3)
     assert stored(project)[0].problem == "Let a, b be reals.\nFind a+b if a=1, b=2."
+
+
+def test_a_reward_score_is_not_read_as_correctness(project, tmp_path, shared_data):
+    """`outputs[].score` is taken for correctness when a file has no `correct`; a reward such
+    as 0.91 is no verdict (it used to read as True). Only booleans, 0/1 and yes/no words are;
+    anything else is left to the checker, which compares the extracted answer."""
+    from acotd_tui.importing.attempt_shapes import _bool
+    from acotd_tui.importing.attempts import import_attempts
+
+    assert [_bool(v) for v in (True, 0, 1, 1.0, "yes", "False", "incorrect")] == [
+        True, False, True, True, True, False, False,
+    ]
+    assert [_bool(v) for v in (0.91, 0.2, "unknown", "None", 2)] == [None] * 5
+    gsm = json.loads((shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[0])
+    import_files(project.store, [shared_data / "gsm8k" / "test.jsonl"])
+    row = {
+        "problem": gsm["question"],
+        "model": "rm",
+        "outputs": [
+            {"response": "so 18", "extracted_answer": "18", "score": 0.12},
+            {"response": "so 20", "extracted_answer": "20", "score": 0.91},
+        ],
+    }
+    import_attempts(project.store, [write_jsonl(tmp_path / "rm.jsonl", [row])])
+    (pid,) = project.store.attempts.problem_ids_with_attempts()
+    got = {a.raw_text: a.correct for a in project.store.attempts.for_problem(pid)}
+    assert got == {"so 18": True, "so 20": False}

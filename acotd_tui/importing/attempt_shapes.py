@@ -274,14 +274,23 @@ def _fill_aliases(fields: dict[str, str], record: Record) -> None:
                 break
 
 
+_TRUE_WORDS = frozenset({"1", "true", "yes", "correct", "1.0"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "incorrect", "wrong", "0.0"})
+
+
 def _bool(value: Any) -> bool | None:
+    """A correctness verdict, or None where the value is none (a reward such as 0.91, `None`,
+    `unknown`): then the checker decides from the extracted answer and the reference."""
     if value is None or value == "" or value is MISSING:
         return None
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "correct", "1.0"}
-    if isinstance(value, (list, tuple)):  # pred_score-style [[x]]: not a verdict
-        return None
-    return bool(value)
+        word = value.strip().lower()
+        return True if word in _TRUE_WORDS else False if word in _FALSE_WORDS else None
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    return None  # pred_score-style [[x]], a reward, any other number: not a verdict
 
 
 def parse_row(

@@ -295,3 +295,21 @@ def test_a_reward_score_is_not_read_as_correctness(project, tmp_path, shared_dat
     (pid,) = project.store.attempts.problem_ids_with_attempts()
     got = {a.raw_text: a.correct for a in project.store.attempts.for_problem(pid)}
     assert got == {"so 18": True, "so 20": False}
+
+
+def test_hub_shard_names_give_the_dataset_and_split(tmp_path):
+    """A Hugging Face download is `<dataset>/data/train-00000-of-00001.parquet`: the source is
+    the dataset's folder (not `train-00000-of-00001`, nor the generic `data`), the split train."""
+    from acotd_tui.importing.importer import guess_source_split
+
+    shard = tmp_path / "DeepScaleR-Preview-Dataset" / "data" / "train-00000-of-00001.parquet"
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(b"")
+    assert guess_source_split(shard) == ("DeepScaleR-Preview-Dataset", "train")
+    plain = tmp_path / "OpenR1" / "data" / "test.jsonl"
+    plain.parent.mkdir(parents=True)
+    plain.write_text("")
+    assert guess_source_split(plain) == ("OpenR1", "test")
+    other = tmp_path / "Qwen2.5_7b.jsonl"
+    other.write_text("")
+    assert guess_source_split(other) == ("Qwen2.5_7b", "")

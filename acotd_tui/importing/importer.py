@@ -9,6 +9,7 @@ file never sits in memory whole.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +48,7 @@ def probe_record(records: Iterable[Record | RecordError]) -> Record | None:
 # known suffixes come off, so dots inside the name stay.
 FILE_SUFFIXES = (".jsonl.gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
 SPLIT_NAMES = {"train", "test", "validation", "valid", "val", "dev", "eval"}
+_HUB_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,12 @@ def guess_source_split(path: Path, split_hint: str | None = None) -> tuple[str, 
                 break
     if split_hint:
         return stem, split_hint
-    if stem.lower() in SPLIT_NAMES and path.parent.name:
-        return path.parent.name, stem.lower()
+    split = _HUB_SHARD.sub("", stem).lower()  # `train-00000-of-00001` (a hub download) -> train
+    if split in SPLIT_NAMES and path.parent.name:
+        folder = path.parent
+        if folder.name.lower() == "data" and folder.parent.name:  # <dataset>/data/<split>...
+            folder = folder.parent
+        return folder.name, split
     return stem, ""
 
 

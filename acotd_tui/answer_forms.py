@@ -17,7 +17,9 @@ uses it around math-verify:
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,13 +29,48 @@ from functools import lru_cache
 # ---------------------------------------------------------------- canonical text
 
 
+def literal_list(text: str) -> list | None:
+    """A list written as text: Python's `['a', 'b']`, or numpy's `['a' 'b']` (what pandas
+    writes for list cells), whose adjacent strings Python would silently glue into one."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list):
+        return None
+    if any(isinstance(v, str) for v in value):
+        strings = _string_elements(text)
+        if strings is not None and len(strings) > len(value):
+            return strings
+    return value
+
+
+def _string_elements(text: str) -> list[str] | None:
+    """`['a' 'b']` -> ['a', 'b']: each string token its own element (None if not that shape)."""
+    skip = {tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+    try:
+        tokens = [
+            t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in skip
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if len(tokens) < 2 or tokens[0].string != "[" or tokens[-1].string != "]":
+        return None
+    out: list[str] = []
+    for token in tokens[1:-1]:
+        if token.type == tokenize.STRING:
+            out.append(ast.literal_eval(token.string))
+        elif token.string != ",":
+            return None
+    return out
+
+
 def _unwrap_list_text(text: str) -> str:
     """`['a', 'b']` (a Python list stored as text) -> `a, b`; `['a']` -> `a`."""
     if not (text.startswith("[") and text.endswith("]") and ("'" in text or '"' in text)):
         return text
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    value = literal_list(text)
+    if value is None:
         return text
     if not isinstance(value, list | tuple) or not value:
         return text
@@ -49,8 +86,25 @@ ANSWER_LIST_SEPARATOR = ", "
 def answer_list_text(values: Sequence[object]) -> str:
     """Several answers as one reference text the checker reads as such: `['$1$', '2']` ->
     `1, 2`; one element -> that element; empty elements dropped."""
-    parts = [_strip_dollars(str(v).strip()) for v in values]
-    return ANSWER_LIST_SEPARATOR.join(p for p in parts if p)
+    parts = [p for p in (_strip_dollars(str(v).strip()) for v in values) if p]
+    return join_answers(parts)
+
+
+def join_answers(parts: Sequence[str]) -> str:
+    """`a, b`. With two or more answers a thousands comma is dropped, and an answer holding a
+    comma of its own (`a=1,b=2`) is bracketed, `(a=1,b=2), (a=2,b=1)`, so its parts stay
+    together: flat, `a=1,b=2, a=2,b=1` would let a wrong pairing pass as the same parts."""
+    if len(parts) < 2:
+        return ANSWER_LIST_SEPARATOR.join(parts)
+    return ANSWER_LIST_SEPARATOR.join(_one_of_several(p) for p in parts)
+
+
+def _one_of_several(part: str) -> str:
+    if "," not in part:
+        return part
+    if _THOUSANDS.match(part):
+        return part.replace(",", "")  # `1,000` among several answers would split in two
+    return f"({part})" if len(split_top(part, ",")) > 1 else part
 
 
 def _strip_dollars(text: str) -> str:

@@ -282,6 +282,23 @@ class Problems:
             out.update({bytes(h): i for h, i in rows})
         return out
 
+    @staticmethod
+    def kept_rows(
+        conn: sqlite3.Connection, hashes: Sequence[bytes]
+    ) -> dict[bytes, tuple[str, int | None, int | None]]:
+        """hash -> (answer, import_id, source_row) of the stored problem: the import compares a
+        duplicate row's answer with the one kept."""
+        out: dict[bytes, tuple[str, int | None, int | None]] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start : start + 500])
+            rows = conn.execute(
+                "SELECT hash, answer, import_id, source_row FROM problems"
+                f" WHERE hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update({bytes(h): (a, i, r) for h, a, i, r in rows})
+        return out
+
     def get(self, problem_id: int) -> Problem | None:
         row = self.db.query_one("SELECT * FROM problems WHERE id = ?", (problem_id,))
         return Problem.from_row(row) if row else None

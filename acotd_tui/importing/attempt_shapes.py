@@ -7,10 +7,10 @@ A row with a `[]` path (or a list of samples) yields one attempt per element.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.answer_forms import literal_list
 from acotd_tui.answers import extract_final_answer
 
 from .fieldpath import MISSING, FieldPath, PathError, parse_path
@@ -41,6 +41,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "finish_reason": ("finish_reason",),
 }
 CUT_OFF = "length"
+# Per-sample fields a row cannot do without; the others may be null ("not given").
+_REQUIRED = frozenset({"problem", "response", "steps"})
 # PRM800K does not name the generator per row; the rows' solutions share one model name.
 PRM800K_MODEL = "prm800k-generator"
 
@@ -62,6 +64,9 @@ def parse_attempt_mapping(text: str | None) -> dict[str, str]:
             parse_path(src)
         except PathError as exc:
             raise ValueError(f"bad --map entry {part!r}: {exc}") from None
+        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
+        if twice is not None:
+            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
         mapping[src] = dst
     return mapping
 
@@ -97,7 +102,14 @@ class AttemptPlan:
     def path(self, name: str) -> FieldPath | None:
         return parse_path(self.fields[name]) if name in self.fields else None
 
-    def mapping_lines(self) -> list[str]:
+    def mapping_lines(self, model_override: str | None = None) -> list[str]:
+        lines = self._mapping_lines()
+        if model_override:  # --model wins over the file's field and the shape's default
+            lines = [line for line in lines if not line.startswith("model    ←")]
+            lines.insert(1, f"model    ← {model_override} (--model)")
+        return lines
+
+    def _mapping_lines(self) -> list[str]:
         if self.shape == "model_solutions":
             return [
                 "problem  ← question",
@@ -168,11 +180,8 @@ _KNOWN: tuple[tuple[str, str, frozenset[str], dict[str, str], str | None], ...] 
 
 def _literal_list(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return value
-        if isinstance(parsed, list):
+        parsed = literal_list(value.strip())
+        if parsed is not None:
             return parsed
     return value
 
@@ -265,14 +274,23 @@ def _fill_aliases(fields: dict[str, str], record: Record) -> None:
                 break
 
 
+_TRUE_WORDS = frozenset({"1", "true", "yes", "correct", "1.0"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "incorrect", "wrong", "0.0"})
+
+
 def _bool(value: Any) -> bool | None:
+    """A correctness verdict, or None where the value is none (a reward such as 0.91, `None`,
+    `unknown`): then the checker decides from the extracted answer and the reference."""
     if value is None or value == "" or value is MISSING:
         return None
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "correct", "1.0"}
-    if isinstance(value, (list, tuple)):  # pred_score-style [[x]]: not a verdict
-        return None
-    return bool(value)
+        word = value.strip().lower()
+        return True if word in _TRUE_WORDS else False if word in _FALSE_WORDS else None
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    return None  # pred_score-style [[x]], a reward, any other number: not a verdict
 
 
 def parse_row(
@@ -292,6 +310,8 @@ def parse_row(
         path = parse_path(p)
         value = path.resolve(record)
         if path.each:
+            if value is MISSING and name not in _REQUIRED and record.get(path.root, 0) is None:
+                continue  # a null optional list (OpenR1's `finish_reasons`): not given
             if value is MISSING:
                 raise RecordError(location, f"field {path.root!r} is not a list")
             if n is not None and len(value) != n:
@@ -316,7 +336,7 @@ def parse_row(
         if values.get("model") not in (None, MISSING, "")
         else (plan.model_default or "unknown")
     )
-    each = {name for name, p in plan.fields.items() if parse_path(p).each}
+    each = {name for name, p in plan.fields.items() if parse_path(p).each and name in values}
     count = n if n is not None else 1
 
     def at(name: str, i: int) -> Any:

@@ -30,6 +30,7 @@ All files of one call are one transaction; `dry_run` runs it in full and rolls b
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain, islice
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,14 @@ from .attempt_shapes import (
     parse_attempt_mapping,
     parse_row,
 )
-from .importer import expand_sources, file_sha256, guess_source_split, refusal
+from .importer import (
+    PROBE_ROWS,
+    expand_sources,
+    file_sha256,
+    guess_source_split,
+    probe_record,
+    refusal,
+)
 from .label_rule import RULE, RULE_VERSION, majority_label
 from .readers import RecordError, Source, read_records
 from .report import PREVIEW_ROWS, Tally, clip, summary_dict, summary_lines
@@ -296,15 +304,18 @@ def _import_file(
             refused_kinds[exc.kind] += 1
 
     try:
-        for location, record in read_records(src):
+        records = read_records(src)
+        head = list(islice(records, PROBE_ROWS))
+        probe = probe_record(r for _, r in head)  # fields row 1 lacks still count
+        for location, record in chain(head, records):
             rep.rows_read += 1
             try:
                 if isinstance(record, RecordError):
                     raise record
                 if plan is None:
-                    plan = detect_attempt_plan(record, options.mapping)
+                    plan = detect_attempt_plan(probe or record, options.mapping)
                     rep.shape, rep.title = plan.shape, plan.title
-                    rep.mapping = plan.mapping_lines()
+                    rep.mapping = plan.mapping_lines(options.model)
                 rows = parse_row(plan, record, location, options.model)
                 for p in rows:
                     p.problem_id = _problem_id(store, conn, p, problem_ids, default_source, rep)

@@ -66,6 +66,7 @@ class CodePlan:
         split: str,
         row: int | None = None,
         notes: list | None = None,
+        dropped: set[str] | None = None,  # unused: code rows keep what their shape reads
     ) -> NewProblem:
         problem, answer, tests = getattr(self, f"_{self.shape}")(record, location)
         if not tests.cases:

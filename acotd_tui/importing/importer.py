@@ -9,10 +9,12 @@ file never sits in memory whole.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,32 @@ from acotd_tui.store import Store
 from acotd_tui.store.problems import Problems
 
 from .code_shapes import CodePlan
-from .readers import RecordError, Source, detect_format, hf_splits, read_records
+from .readers import Record, RecordError, Source, detect_format, hf_splits, read_records
 from .report import PREVIEW_ROWS, Tally, clip, summary_dict, summary_lines
 from .shapes import ShapePlan, plan_for, unkept_fields
 from .values import Note
 
 CHUNK_ROWS = 4096
+# The shape is decided from the fields of this many leading rows together, so a field that
+# the first row lacks (no `solution` on row 1) is still mapped, not dropped from the rest.
+PROBE_ROWS = 200
+
+
+def probe_record(records: Iterable[Record | RecordError]) -> Record | None:
+    """Every field of the leading rows, each with its first non-empty value."""
+    probe: Record = {}
+    for record in records:
+        if isinstance(record, RecordError):
+            continue
+        for key, value in record.items():
+            if key not in probe or probe[key] is None or probe[key] == "":
+                probe[key] = value
+    return probe or None
 # The file's stem is the source name as it is (`Qwen2.5_7b.jsonl` -> `Qwen2.5_7b`): only these
 # known suffixes come off, so dots inside the name stay.
 FILE_SUFFIXES = (".jsonl.gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
 SPLIT_NAMES = {"train", "test", "validation", "valid", "val", "dev", "eval"}
+_HUB_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
 
 @dataclass(frozen=True)
@@ -136,8 +154,12 @@ def guess_source_split(path: Path, split_hint: str | None = None) -> tuple[str, 
                 break
     if split_hint:
         return stem, split_hint
-    if stem.lower() in SPLIT_NAMES and path.parent.name:
-        return path.parent.name, stem.lower()
+    split = _HUB_SHARD.sub("", stem).lower()  # `train-00000-of-00001` (a hub download) -> train
+    if split in SPLIT_NAMES and path.parent.name:
+        folder = path.parent
+        if folder.name.lower() == "data" and folder.parent.name:  # <dataset>/data/<split>...
+            folder = folder.parent
+        return folder.name, split
     return stem, ""
 
 
@@ -207,6 +229,22 @@ def _preview(problem: Any) -> dict[str, Any]:
     return row
 
 
+def _note_other_answers(
+    store: Store,
+    conn: sqlite3.Connection,
+    chunk: list[tuple],
+    locations: list[str],
+    report: FileReport,
+) -> None:
+    """Duplicates are dropped; one whose answer differs from the kept problem's is reported."""
+    kept = store.problems.kept_rows(conn, [row[0] for row in chunk])
+    for row, location in zip(chunk, locations, strict=True):
+        answer, import_id, source_row = kept.get(row[0], (row[5], row[10], row[11]))
+        is_this_row = (import_id, source_row) == (row[10], row[11])
+        if not is_this_row and answer != row[5]:
+            report.notes.add(Note.DUPLICATE_OTHER_ANSWER, location)
+
+
 def _import_one(
     store: Store,
     conn: sqlite3.Connection,
@@ -230,7 +268,9 @@ def _import_one(
     )
     report.import_id = import_id
     plan: ShapePlan | CodePlan | None = None
+    dropped: set[str] = set()
     chunk: list[tuple] = []
+    chunk_locations: list[str] = []
     tests: list[tuple[bytes, object]] = []
     prepare = Problems.prepare
     notes: list[Note] = []
@@ -238,7 +278,11 @@ def _import_one(
     refused_kinds: Counter[str] = Counter()
 
     def flush() -> None:
-        report.added += store.problems.insert_rows(chunk, conn)
+        added = store.problems.insert_rows(chunk, conn)
+        report.added += added
+        if added < len(chunk):
+            _note_other_answers(store, conn, chunk, chunk_locations, report)
+        chunk_locations.clear()
         if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
             ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
             store.tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
@@ -246,19 +290,24 @@ def _import_one(
         chunk.clear()
 
     try:
-        for location, record in read_records(src):
+        records = read_records(src)
+        head = list(islice(records, PROBE_ROWS))
+        probe = probe_record(r for _, r in head)
+        for location, record in chain(head, records):
             report.read += 1
             try:
                 if isinstance(record, RecordError):
                     raise record
                 if plan is None:
-                    plan = plan_for(record, options.mapping)
+                    fields_of = probe or record
+                    plan = plan_for(fields_of, options.mapping)
                     report.shape = plan.shape
                     report.title = getattr(plan, "title", "") or plan.shape
                     report.mapping = (
                         plan.mapping_lines() if isinstance(plan, ShapePlan) else [plan.shape]
                     )
-                    report.unkept = unkept_fields(plan, record)
+                    report.unkept = unkept_fields(plan, fields_of)
+                    dropped = set(report.unkept)
                 problem = plan.convert(
                     record,
                     location,
@@ -266,7 +315,12 @@ def _import_one(
                     split=report.split,
                     row=report.read,
                     notes=notes,
+                    dropped=dropped,
                 )
+                if len(dropped) > len(report.unkept):
+                    # a field the leading rows kept (or lacked) dropped here: no silent loss
+                    report.unkept = sorted(dropped)
+                    notes.append(Note.FIELD_NOT_KEPT)
             except RecordError as exc:
                 if not exc.location:  # file-level problems always stop
                     raise
@@ -288,6 +342,7 @@ def _import_one(
                 continue  # the file is refused; keep reading only to count the bad rows
             row = prepare(problem, import_id)
             chunk.append(row)
+            chunk_locations.append(location)
             if problem.tests is not None:
                 tests.append((row[0], problem.tests))
             if len(chunk) >= CHUNK_ROWS:

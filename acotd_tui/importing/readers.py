@@ -10,11 +10,12 @@ a readable container) are raised.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 Record = dict[str, Any]
 
@@ -71,11 +72,18 @@ def detect_format(path: Path) -> str:
     )
 
 
+def _open_text(path: Path) -> TextIO:
+    """`.gz` files (`train.jsonl.gz`) are read through gzip, everything else as it is."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
     decode = json.JSONDecoder().decode
     lineno = 0
     try:
-        with open(path, encoding="utf-8") as fh:
+        with _open_text(path) as fh:
             for lineno, raw in enumerate(fh, start=1):  # noqa: B007 (used after the loop)
                 try:
                     obj = decode(raw)
@@ -97,14 +105,19 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
                         f"line {lineno}", f"expected a JSON object, got {type(obj).__name__}"
                     )
                 yield f"line {lineno}", obj
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, gzip.BadGzipFile):
         raise RecordError(f"line {lineno + 1}", "not UTF-8 text") from None
 
 
 def read_json(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and raw.lstrip()[:1] == b"{":
+            # one object a line under a .json name (common on dataset hubs): JSON Lines
+            yield from read_jsonl(path)
+            return
         raise RecordError(f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
     except UnicodeDecodeError:
         raise RecordError("", "not UTF-8") from None
@@ -165,9 +178,16 @@ def _looks_merged(values: list[str], delimiter: str) -> bool:
         if "\n" not in value:
             continue
         first = value.split("\n", 1)[0]
-        if len(next(csv.reader([first], delimiter=delimiter))) == len(values) - i >= 2:
+        pieces = next(csv.reader([first], delimiter=delimiter))
+        if len(pieces) == len(values) - i >= 2 and all(map(_field_like, pieces[1:])):
             return True
     return False
+
+
+def _field_like(piece: str) -> bool:
+    """A value as a CSV writer leaves it, not prose cut at a comma: `2`, not ` b be reals.`
+    (space after the comma) nor `b$ be reals` (cut inside a `$...$` formula)."""
+    return not piece[:1].isspace() and piece.count("$") % 2 == 0
 
 
 def read_parquet(path: Path) -> Iterator[tuple[str, Record]]:

@@ -196,6 +196,9 @@ def parse_mapping(text: str | None) -> dict[str, str]:
                 f"bad --map entry {part!r}: [] (one value per element) is for"
                 " `attempts import`; a problem takes one value, e.g. {src.replace('[]', '.0')}"
             )
+        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
+        if twice is not None:
+            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
         mapping[src] = dst
     return mapping
 
@@ -281,7 +284,9 @@ class ShapePlan:
         split: str,
         row: int | None = None,
         notes: list[Note] | None = None,
+        dropped: set[str] | None = None,
     ) -> NewProblem:
+        """`dropped` collects the fields of this row neither mapped nor kept in metadata."""
         notes = notes if notes is not None else []
         f = self.fields
         get = self._getters
@@ -354,13 +359,16 @@ class ShapePlan:
         if len(answer) > LONG_ANSWER_CHARS:
             notes.append(Note.LONG_ANSWER)
 
-        metadata = {
-            k: v
-            for k, v in record.items()
-            if k not in self.used
-            and isinstance(v, (str, int, float, bool))
-            and (not isinstance(v, str) or len(v) <= _METADATA_MAX_CHARS)
-        }
+        metadata = {}
+        for k, v in record.items():
+            if k in self.used:
+                continue
+            if isinstance(v, (str, int, float, bool)) and (
+                not isinstance(v, str) or len(v) <= _METADATA_MAX_CHARS
+            ):
+                metadata[k] = v
+            elif v is not None and dropped is not None:
+                dropped.add(k)  # a list, object or long text: the import reports it
         if answer_list is not None:
             metadata["answer_list"] = answer_list
         domain = plain_text(self._get(record, "domain")) if "domain" in f else None
@@ -426,13 +434,19 @@ def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePl
                 return _known_plan(first, known)
     fields: dict[str, str] = {dst: src for src, dst in mapping.items()}
     mapped_roots = {_root(src) for src in mapping}
+    # Field names as the file spells them, found case-insensitively where the exact alias is
+    # absent (Maxwell-Jia/AIME_2024: `Problem`, `Solution`, `Answer`).
+    by_lower: dict[str, str] = {}
+    for key in first:
+        by_lower.setdefault(key.lower(), key)
     for canonical, aliases in ALIASES.items():
         if canonical in fields:
             continue
         taken = {_root(v) for v in fields.values()}
         for alias in aliases:
-            if alias in keys and alias not in taken and alias not in mapped_roots:
-                fields[canonical] = alias
+            key = alias if alias in keys else by_lower.get(alias)
+            if key is not None and key not in taken and key not in mapped_roots:
+                fields[canonical] = key
                 break
     if "problem" not in fields:
         raise RecordError(

@@ -17,15 +17,14 @@ Each change is reported as a note (`Note`), which the import counts and shows.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from acotd_tui.answer_forms import join_answers, literal_list
 from acotd_tui.answers import extract_last_boxed
 
-ANSWER_JOIN = ", "
 LONG_PROBLEM_CHARS = 8000
 LONG_ANSWER_CHARS = 200
 _LIST_TEXT = re.compile(r"^\[\s*(?:['\"]|\])")
@@ -40,12 +39,19 @@ class Note(StrEnum):
     LIST_TEXT = "list written as text read back as a list"
     DOLLARS = "enclosing $...$ stripped"
     NUMBER = "number written as shortest round-trip text"
+    BOXED_UNWRAPPED = "answer written as \\boxed{...}: the value inside kept"
     BOXED_FROM_SOLUTION = "answer taken from the last \\boxed{} of the solution"
     BOXED_FROM_ANSWER = "answer field held a worked solution: took its final answer"
     WORKED_ANSWER = "answer looks like a worked solution (kept as is)"
     SOLUTION_JOINED = "solution given as a list: parts joined"
     LONG_PROBLEM = f"problem longer than {LONG_PROBLEM_CHARS} characters"
     LONG_ANSWER = f"answer longer than {LONG_ANSWER_CHARS} characters"
+    DUPLICATE_OTHER_ANSWER = (
+        "duplicate of a kept problem with a different answer (the kept one stays)"
+    )
+    FIELD_NOT_KEPT = (
+        "a field past the first rows was not kept (long text, list or object: see 'not kept')"
+    )
 
 
 @dataclass
@@ -98,11 +104,7 @@ def list_from_text(text: str) -> list[Any] | None:
     stripped = text.strip()
     if not _LIST_TEXT.match(stripped):
         return None
-    try:
-        value = ast.literal_eval(stripped)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, list) else None
+    return literal_list(stripped)
 
 
 def _scalar_text(value: Any, notes: list[Note]) -> str:
@@ -114,6 +116,11 @@ def _scalar_text(value: Any, notes: list[Note]) -> str:
     text, stripped = strip_enclosing_math(str(value))
     if stripped:
         notes.append(Note.DOLLARS)
+    if text.startswith("\\boxed{") and text.endswith("}"):
+        inner = extract_last_boxed(text)
+        if inner is not None and text == "\\boxed{" + inner + "}" and inner.strip():
+            notes.append(Note.BOXED_UNWRAPPED)
+            return inner.strip()
     return text
 
 
@@ -137,7 +144,7 @@ def answer_text(value: Any) -> Converted:
         if not items:
             return Converted("", notes)
         notes.append(Note.JOINED)
-        return Converted(ANSWER_JOIN.join(items), notes, original)
+        return Converted(join_answers(items), notes, original)
     if isinstance(value, dict):
         raise ValueError("is an object, not an answer")
     return Converted(_scalar_text(value, notes), notes)

@@ -10,7 +10,7 @@ slow, stale plan can never overwrite a newer one.
 from __future__ import annotations
 
 from acotd_tui.store import StoreError
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,7 +22,7 @@ from acotd_tui.preflight import positive
 from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
 
 from .base import AcotdScreen
-from .widgets import PlainTable, safe
+from .widgets import PlainTable
 
 STRATEGIES = [
     ("adaptive (ACoTD, proportional)", "adaptive"),
@@ -129,7 +129,7 @@ class SamplingScreen(AcotdScreen):
         try:
             request = self.request()
         except (AcotdError, ValueError) as exc:
-            self.query_one("#preview-notes", Static).update(f"[red]{safe(exc)}[/red]")
+            self.query_one("#preview-notes", Static).update(Text(str(exc), style="red"))
             return
         preview = self.services.sampling_preview
 
@@ -148,7 +148,7 @@ class SamplingScreen(AcotdScreen):
         if generation != self._generation:
             return  # a newer request is on its way: this result is stale
         if error is not None:
-            self.query_one("#preview-notes", Static).update(f"[red]{escape(error)}[/red]")
+            self.query_one("#preview-notes", Static).update(Text(error, style="red"))
             return
         self.show_plan(plan)
 
@@ -167,13 +167,15 @@ class SamplingScreen(AcotdScreen):
                 str(plan.shortfall.get(label, 0) or ""),
                 kind,
             )
-        notes = [
-            f"planned {sum(plan.wanted.values()):,} of {total:,} labelled; excluded: {safe(plan.excluded)}"
-        ]
+        # Rich Text, never markup: labels, sources and messages are user data.
+        notes = Text(
+            f"planned {sum(plan.wanted.values()):,} of {total:,} labelled; "
+            f"excluded: {plan.excluded}"
+        )
         if not plan.feasible:
-            notes.append(f"[yellow]{safe(plan.describe_shortfall())}[/yellow]")
-            notes.append("switch on 'accept the nearest plan', or lower K")
-        self.query_one("#preview-notes", Static).update("\n".join(notes))
+            notes.append("\n" + plan.describe_shortfall(), style="yellow")
+            notes.append("\nswitch on 'accept the nearest plan', or lower K")
+        self.query_one("#preview-notes", Static).update(notes)
 
     def refresh_datasets(self) -> None:
         def show(datasets) -> None:  # noqa: ANN001

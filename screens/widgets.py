@@ -7,7 +7,6 @@ from typing import Any
 from rich.markup import escape as rich_escape
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import RowKey
@@ -19,7 +18,11 @@ def safe(value: object) -> str:
     """A user- or model-written string made safe to put inside markup: `[/x]` shows as
     typed instead of crashing the app (MarkupError) or, with `[@click=...]`, running an
     action. Use it for every such string in text that is parsed as markup."""
-    return escape(str(value))
+    # Textual's parser is not Rich's: `rich.markup.escape` leaves `[/'` alone and Textual
+    # then reads it as a closing tag. Every `[` is escaped; a trailing backslash would escape
+    # the markup that follows, so it is kept apart from it by a zero-width space.
+    text = str(value).replace("[", "\\[")
+    return text + "\u200b" if text.endswith("\\") else text
 
 
 class PlainTable(DataTable):

@@ -26,10 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
-from acotd_tui.store import ProblemFilter, Store
-
 from acotd_tui.code.sandbox import SandboxLimits, SandboxPool
 from acotd_tui.importing import import_files
+from acotd_tui.store import ProblemFilter, Store
 
 
 def load_problems(tmp: Path) -> list[tuple[str, object]]:

@@ -36,11 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acotd_tui.store import NewCot, NewGrade, NewProblem, ProblemFilter  # noqa: E402
-from acotd_tui.store.problems import Problems  # noqa: E402
-
 from acotd_tui.benchmarks import BUNDLED, load_benchmark  # noqa: E402
 from acotd_tui.project import Project  # noqa: E402
+from acotd_tui.store import NewCot, NewGrade, NewProblem, ProblemFilter  # noqa: E402
+from acotd_tui.store.problems import Problems  # noqa: E402
 
 SOURCES = ("gsm8k", "math", "numina", "aime")
 WORDS = [

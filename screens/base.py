@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from acotd_tui.store import StoreError
 from textual.screen import Screen
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.store import StoreError
 
 if TYPE_CHECKING:
     from acotd_tui.services import AppServices

@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from acotd_tui.store import Cot, CotFilter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
+from acotd_tui.store import Cot, CotFilter
 
 from .base import AcotdScreen
 from .widgets import PlainTable, Prompt, TextPanel

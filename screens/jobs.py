@@ -7,7 +7,6 @@ Keys: n new job, c cancel, r resume (failed, cancelled, stopped: budget or stale
 
 from __future__ import annotations
 
-from acotd_tui.store import Job
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,6 +29,7 @@ from textual_plotext import PlotextPlot
 from acotd_tui.errors import AcotdError
 from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
+from acotd_tui.store import Job
 
 from .base import AcotdScreen
 from .widgets import PlainTable

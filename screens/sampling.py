@@ -9,7 +9,6 @@ slow, stale plan can never overwrite a newer one.
 
 from __future__ import annotations
 
-from acotd_tui.store import StoreError
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sel
 from acotd_tui.errors import AcotdError
 from acotd_tui.preflight import positive
 from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
+from acotd_tui.store import StoreError
 
 from .base import AcotdScreen
 from .widgets import PlainTable, safe

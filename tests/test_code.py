@@ -9,13 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from acotd_tui.store import CodeTests, ProblemFilter
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
 from acotd_tui.code.sandbox import SandboxLimits, SandboxPool, extract_code, run_solution
 from acotd_tui.errors import ImportFailure
 from acotd_tui.importing import import_files
+from acotd_tui.store import CodeTests, ProblemFilter
 
 CODE_DATA = Path(str(resources.files("acotd_tui") / "data" / "code"))
 FIXTURES = sorted(CODE_DATA.glob("*.jsonl"))
@@ -237,10 +237,9 @@ def test_code_pipeline_end_to_end(project, llm_server, point_at, tmp_path):
 
 
 async def test_review_screen_shows_test_results(project, llm_server, point_at):
-    from acotd_tui.store import NewGrade
-
     from acotd_tui.app import AcotdApp
     from acotd_tui.jobs import submit
+    from acotd_tui.store import NewGrade
 
     code_project(project)
     point_at(project, llm_server, roles=("student",))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, PoolScope, ProblemFilter
 
 from acotd_tui.benchmarks import load_benchmark
 from acotd_tui.pipeline.decontam import benchmark_index
@@ -25,6 +24,7 @@ from acotd_tui.pipeline.sampling import (
     largest_remainder,
     nearest_plan,
 )
+from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, PoolScope, ProblemFilter
 
 SOURCES = ("gsm8k", "math", "numina")
 

@@ -42,7 +42,7 @@ def load_problems(tmp: Path) -> list[tuple[str, object]]:
     return out
 
 
-def bare_programs(solution: str, tests) -> list[tuple[str, str]]:  # noqa: ANN001
+def bare_programs(solution: str, tests) -> list[tuple[str, str]]:
     """(program, stdin) per test case, run without any isolation."""
     if tests.kind == "stdio":
         return [(solution, c["input"]) for c in tests.cases]

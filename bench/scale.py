@@ -197,7 +197,7 @@ async def keystroke_to_plan(project: Project, keys: int = 30) -> list[float]:
     return timings
 
 
-def send_key(app, key: str) -> None:  # noqa: ANN001
+def send_key(app, key: str) -> None:
     """Post a key as the terminal driver would (Pilot's `press` adds its own idle waits,
     which would be measured too); as in bench/tui_latency.py."""
     from textual import events

@@ -8,6 +8,7 @@ experiments reuse them). Review actions are logged in `cot_reviews`.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -253,7 +254,8 @@ class Cots:
             (cot_id, state, note, utcnow()),
         )
 
-    def review_log(self, cot_id: int) -> list[tuple[str, str | None, str]]:
+    # builtins.list: inside this class `list` names the method above.
+    def review_log(self, cot_id: int) -> builtins.list[tuple[str, str | None, str]]:
         return [
             (r[0], r[1], r[2])
             for r in self.db.query(
@@ -262,7 +264,7 @@ class Cots:
             )
         ]
 
-    def pass_rates(self, dataset_id: int | None = None) -> list[dict[str, Any]]:
+    def pass_rates(self, dataset_id: int | None = None) -> builtins.list[dict[str, Any]]:
         """Verification pass rate and cost per teacher and level (latest generation counts)."""
         if (
             dataset_id is None

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,7 +91,7 @@ class Job:
     parent_id: int | None = None
 
     @classmethod
-    def from_row(cls, r: sqlite3.Row) -> Job:
+    def from_row(cls, r: sqlite3.Row | Mapping[str, Any]) -> Job:
         d = dict(r)
         d["params"] = json.loads(d["params"] or "{}")
         d["result"] = json.loads(d["result"] or "{}")

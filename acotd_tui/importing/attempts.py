@@ -480,7 +480,10 @@ def _check_and_insert(
 ) -> None:
     references = {
         pid: prob.answer
-        for pid, prob in ((i, store.problems.get(i)) for i in {p.problem_id for p in new})
+        for pid, prob in (
+            (i, store.problems.get(i))
+            for i in {p.problem_id for p in new if p.problem_id is not None}
+        )
         if prob
     }
     finals = []

@@ -239,11 +239,11 @@ class ShapePlan:
         for canonical, paths in self._paths.items():
             if len(paths) == 1 and paths[0].simple:
                 key = paths[0].text
-                getters[canonical] = lambda r, key=key: r.get(key, MISSING)
+                getters[canonical] = _field_getter(key)
             elif len(paths) == 1:
                 getters[canonical] = paths[0].resolve
             else:
-                getters[canonical] = lambda r, paths=paths: _joined(r, paths)
+                getters[canonical] = _joined_getter(paths)
         return getters
 
     def path(self, canonical: str) -> list[FieldPath]:
@@ -354,7 +354,7 @@ class ShapePlan:
         if len(answer) > LONG_ANSWER_CHARS:
             notes.append(Note.LONG_ANSWER)
 
-        metadata = {
+        metadata: dict[str, Any] = {
             k: v
             for k, v in record.items()
             if k not in self.used
@@ -377,6 +377,14 @@ class ShapePlan:
             metadata=metadata or None,
             source_row=row,
         )
+
+
+def _field_getter(key: str) -> Callable[[Record], Any]:
+    return lambda record: record.get(key, MISSING)
+
+
+def _joined_getter(paths: list[FieldPath]) -> Callable[[Record], Any]:
+    return lambda record: _joined(record, paths)
 
 
 def _joined(record: Record, paths: list[FieldPath]) -> Any:

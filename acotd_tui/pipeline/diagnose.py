@@ -244,10 +244,10 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     checker = OutcomeChecker.for_project(project)
     try:
         sink = AttemptSink(ctx, checker, model_id)
-        model_id = role.model
+        served_model = role.model
         if params.adapter:
-            model_id = f"{role.model}|{adapter_path(project, params.adapter)}"
-        summary = await run_requests(ctx, backend, items, sink, model_id=model_id)
+            served_model = f"{role.model}|{adapter_path(project, params.adapter)}"
+        summary = await run_requests(ctx, backend, items, sink, model_id=served_model)
     finally:
         await backend.aclose()
         checker.close()

@@ -317,8 +317,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             statistics.fmean((s.coherence + s.completeness + s.factual) / 3 for s in judged)
             if judged
             else None
-        )  # type: ignore[operator]
-        detail = (
+        )
+        detail: dict[str, Any] = (
             {
                 c: statistics.fmean(getattr(s, a) for s in judged)
                 for c, a in zip(CRITERIA, ("coherence", "completeness", "factual"), strict=True)
@@ -329,7 +329,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         detail["judged"] = len(judged)
         runs = [
             statistics.fmean(
-                (s.coherence + s.completeness + s.factual) / 3  # type: ignore[operator]
+                (s.coherence + s.completeness + s.factual) / 3
                 for s in judged
                 if s.sample_index == j
             )

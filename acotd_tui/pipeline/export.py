@@ -66,7 +66,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     template = load_template(project.config.diagnose.prompt, project.root)
     code_template = load_template(project.config.code.diagnose_prompt, project.root)
     rows: list[dict[str, Any]] = []
-    skipped = Counter()
+    skipped: Counter[str] = Counter()
     teachers: Counter[str] = Counter()
     prompts: set[str] = set()
     for item in items:

@@ -98,7 +98,8 @@ class ReviewService:
                 attempts = self.store.attempts.for_problems(chunk)
                 for problem in self.store.problems.get_many(chunk):
                     label = labels.get(problem.id)
-                    first = (attempts.get(problem.id) or [None])[0]
+                    found = attempts.get(problem.id)
+                    first = found[0] if found else None
                     writer.writerow(
                         {
                             "problem_id": problem.id,

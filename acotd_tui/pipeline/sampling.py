@@ -262,7 +262,7 @@ class SamplingService:
             "contaminated": 0,
         }
         key = None
-        if request.decontaminate and sum(available.values()):
+        if request.decontaminate and any(available.values()):
             key = self.decontam_fingerprint()
             for (label, held), n in self.store.pool.contaminated_counts(scope, key).items():
                 if kept(held):

@@ -337,8 +337,8 @@ def _unused_pool(project: Project, dataset: Dataset) -> dict[str, list[int]]:
     params = dataset.params
     if dataset.strategy == RANDOM_POOL:
         wanted = {f.name for f in fields(RandomArmRequest)}
-        request = RandomArmRequest(**{k: v for k, v in params.items() if k in wanted})
-        pool, _ = random_pool(project, request)
+        arm_request = RandomArmRequest(**{k: v for k, v in params.items() if k in wanted})
+        pool, _ = random_pool(project, arm_request)
         by_label = {UNLABELLED: pool}
     else:
         wanted = {f.name for f in fields(SamplingRequest)}

@@ -89,7 +89,7 @@ _INSERT = (
 )
 
 
-def _row(a: NewAttempt, now: str) -> tuple:
+def _row(a: NewAttempt, now: str) -> tuple[object, ...]:
     return (
         a.problem_id,
         a.model_id,

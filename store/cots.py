@@ -274,7 +274,7 @@ class Cots:
                 " SUM(c.verified = 0) AS failed, SUM(c.review = 'rejected') AS rejected,"
                 " COALESCE(SUM(c.cost), 0) AS cost FROM cots c GROUP BY c.teacher, c.kind ORDER BY c.teacher, c.kind"
             )
-            params: tuple = ()
+            params: tuple[object, ...] = ()
         else:
             sql = (
                 "SELECT c.teacher, i.label, c.kind, COUNT(*) AS n, SUM(c.verified = 1) AS passed,"

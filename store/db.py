@@ -109,7 +109,8 @@ class Database:
 
     def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         with self.lock:
-            return self.conn.execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+            return row
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row, or None. `Any`: SQLite's column types are dynamic."""

@@ -139,7 +139,7 @@ class Jobs:
 
     def list(self, limit: int = 200, statuses: tuple[str, ...] = ()) -> list[Job]:
         sql = "SELECT * FROM jobs"
-        params: tuple = ()
+        params: tuple[object, ...] = ()
         if statuses:
             sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
             params = statuses

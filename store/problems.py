@@ -222,7 +222,7 @@ class Problems:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def insert_rows(self, rows: Sequence[tuple], conn: sqlite3.Connection) -> int:
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]], conn: sqlite3.Connection) -> int:
         """Insert prepared rows (hash first, see `_INSERT_SQL`) inside the caller's transaction.
 
         Returns how many were new. The importer calls this in chunks so that reading the file
@@ -249,7 +249,7 @@ class Problems:
                 conn.execute("DELETE FROM search_bulk")
 
     @staticmethod
-    def prepare(p: NewProblem, import_id: int | None) -> tuple:
+    def prepare(p: NewProblem, import_id: int | None) -> tuple[Any, ...]:
         return (
             problem_hash(p.problem, p.domain),
             p.source,

@@ -132,7 +132,7 @@ class TrainRuns:
 
     def metrics(self, run_id: int, split: str | None = None) -> list[Metric]:
         sql = "SELECT step, split, epoch, loss, lr, grad_norm, tokens_per_s FROM train_metrics WHERE run_id = ?"
-        params: tuple = (run_id,)
+        params: tuple[object, ...] = (run_id,)
         if split:
             sql += " AND split = ?"
             params += (split,)

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acotd_tui.answers import extract_last_boxed
 from acotd_tui.jobs import submit
@@ -42,7 +43,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sample_jsonl(path: Path, n: int, rng: random.Random) -> list[dict]:
+def _sample_jsonl(path: Path, n: int, rng: random.Random) -> list[dict[str, Any]]:
     rows = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]

@@ -40,7 +40,7 @@ from acotd_tui.benchmarks import BenchItem, load_benchmark
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
-from acotd_tui.store import EvalSample, problem_hash
+from acotd_tui.store import Eval, EvalSample, problem_hash
 from acotd_tui.templates import load_template
 
 from .grade import shorten_cot
@@ -189,7 +189,7 @@ class CotqsSink:
     def write(
         self, conn: sqlite3.Connection, rows: list[tuple[int, tuple[int, int, float, float, float]]]
     ) -> None:
-        by_eval: dict[int, list] = {}
+        by_eval: dict[int, list[Any]] = {}
         for eval_id, score in rows:
             by_eval.setdefault(eval_id, []).append(score)
         for eval_id, scores in by_eval.items():
@@ -252,7 +252,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                 f"{bench}: {overlap} problems were in the training set of {adapter_label}; refusing to evaluate (decontaminate the dataset)"
             )
     work: list[WorkItem[EvalTarget]] = []
-    evals = {}
+    evals: dict[str, Eval] = {}
     already = 0
     for bench, items in items_by_bench.items():
         ev = store.evals.ensure(
@@ -362,7 +362,9 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     }
 
 
-async def _cotqs(ctx: JobContext, evals: dict, items_by_bench: dict[str, list[BenchItem]]) -> int:
+async def _cotqs(
+    ctx: JobContext, evals: dict[str, Eval], items_by_bench: dict[str, list[BenchItem]]
+) -> int:
     project, store = ctx.project, ctx.store
     role = project.config.role("cotqs_judge")
     template = load_template(project.config.eval.cotqs_prompt, project.root)

@@ -95,8 +95,8 @@ def parse_consistency(text: str) -> bool | None:
             obj = json.loads(candidate)
         except json.JSONDecodeError:
             continue
-        if isinstance(obj, dict) and isinstance(obj.get("consistent"), bool):
-            return obj["consistent"]
+        if isinstance(obj, dict) and isinstance(consistent := obj.get("consistent"), bool):
+            return consistent
     found = {
         m.lower()
         for m in re.findall(r"\bconsistent\W{0,4}(true|false|yes|no)\b", body, flags=re.IGNORECASE)

@@ -58,7 +58,7 @@ lint: setup
 	$(VENV)/bin/ruff check acotd_tui store screens tests bench scripts
 	$(PY) scripts/typing_layout.py
 	$(PY) -m mypy -p acotd_tui
-	PYTHONPATH=build/typing $(VENV)/bin/lint-imports --no-cache
+	cd build/typing && $(abspath $(VENV))/bin/lint-imports $(CURDIR)/pyproject.toml --no-cache
 
 bench: setup
 	$(PY) bench/import.py

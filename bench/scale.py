@@ -225,7 +225,7 @@ def main() -> int:
             raise SystemExit(f"{root} exists but is not a finished {args.rows}-row build")
         project = build(root, args.rows)
     store = project.store
-    from acotd_tui.pipeline.decontam import ensure_checked
+    from acotd_tui.decontam import ensure_checked
     from acotd_tui.pipeline.export import ExportParams, export_dataset
     from acotd_tui.pipeline.sampling import SamplingService
     from acotd_tui.services import AppServices

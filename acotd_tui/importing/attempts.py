@@ -39,7 +39,7 @@ from typing import Any
 from acotd_tui.answers import extract_final_answer, split_reasoning
 from acotd_tui.checking import AnswerChecker
 from acotd_tui.errors import ImportFailure
-from acotd_tui.pipeline.step_labels import emh_from_first_error
+from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.store import NewProblem, Store
 from acotd_tui.store.attempts import NewAttempt
 from acotd_tui.store.grades import NewGrade

@@ -344,7 +344,7 @@ def import_files(
     except sqlite3.Error as exc:
         raise ImportFailure(f"cannot write to the store: {exc}; nothing was imported") from None
     # issue 14: check the new problems against the benchmark sets in use (stored once).
-    from acotd_tui.pipeline.decontam import mark_new_problems
+    from acotd_tui.decontam import mark_new_problems
 
     mark_new_problems(store)
     return ImportReport(reports)

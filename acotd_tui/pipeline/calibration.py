@@ -4,7 +4,7 @@ Three yardsticks, all real data:
 - answer correctness: on model solutions whose correctness is known (GSM8K's four GPT-3
   systems, Qwen2.5-Math samples), does the judge say Easy exactly when the answer is right?
 - E/M/H: on ProcessBench solutions, the label implied by the human experts' earliest wrong
-  step (pipeline/step_labels.py) against the judge's label;
+  step (labels/step_labels.py) against the judge's label;
 - humans: in a project, the judge's latest label against every human label.
 The judge runs through the normal grading stage in a scratch project, so what is measured
 is exactly what `acotd grade` would do, cache and retries included.
@@ -22,12 +22,12 @@ from typing import Any
 
 from acotd_tui.answers import extract_last_boxed
 from acotd_tui.jobs import submit
+from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS
 
 from .grade import GradeParams
 from .review import cohens_kappa, confusion_matrix
-from .step_labels import emh_from_first_error
 
 
 @dataclass

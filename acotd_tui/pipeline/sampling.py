@@ -31,11 +31,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from acotd_tui.decontam import ensure_checked
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
-
-from .decontam import ensure_checked
 
 if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
     import numpy as np

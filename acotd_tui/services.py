@@ -151,7 +151,7 @@ class AppServices:
         return rows[0].id if rows else 0
 
     def problem_detail(self, problem_id: int) -> ProblemDetail:
-        problem = self.store.problems.get(problem_id)
+        problem = self.store.problems.find(problem_id)
         if problem is None:
             raise KeyError(problem_id)
         return ProblemDetail(
@@ -160,7 +160,7 @@ class AppServices:
             self.store.attempts.for_problem(problem_id),
             self.store.grades.history(problem_id),
             self.store.cots.for_problems([problem_id]).get(problem_id, []),
-            self.store.tests.get(problem_id) if problem.domain == "code" else None,
+            self.store.code_tests.find(problem_id) if problem.domain == "code" else None,
         )
 
     def sources(self) -> list[str]:
@@ -234,7 +234,6 @@ class AppServices:
     def cot_item(self, cot_id: int) -> CotItem:
         cot = self.store.cots.get(cot_id)
         problem = self.store.problems.get(cot.problem_id)
-        assert problem is not None
         label = self.store.grades.label(cot.problem_id, self.scheme)
         return CotItem(
             cot, problem, label.label if label else None, self.store.cots.review_log(cot_id)

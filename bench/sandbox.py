@@ -36,7 +36,7 @@ def load_problems(tmp: Path) -> list[tuple[str, object]]:
     fixtures = sorted(Path(str(resources.files("acotd_tui") / "data" / "code")).glob("*.jsonl"))
     import_files(store, fixtures)
     ids = store.problems.ids(ProblemFilter(domain="code"))
-    tests = store.tests.get_many(ids)
+    tests = store.code_tests.get_many(ids)
     out = [(p.solution, tests[p.id]) for p in store.problems.get_many(ids)]
     store.close()
     return out

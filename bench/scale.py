@@ -90,7 +90,7 @@ def build(root: Path, rows: int) -> Project:
                 )
                 for i in range(start, min(rows, start + CHUNK))
             ]
-            store.problems.insert_rows(batch, conn)
+            store.problems.insert_rows(conn, batch)
     print(f"problems: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     ids = store.problems.ids()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 REVIEW_STATES = ("none", "queued", "approved", "rejected")
 
@@ -140,7 +140,7 @@ class Cots:
     def get(self, cot_id: int) -> Cot:
         row = self.db.query_one("SELECT * FROM cots WHERE id = ?", (cot_id,))
         if row is None:
-            raise StoreError(f"no CoT {cot_id}")
+            raise NotFound(f"no CoT {cot_id}")
         return Cot.from_row(row)
 
     def for_problems(

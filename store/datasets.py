@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Datasets:
         row = self.db.query_one(f"{_SELECT} WHERE d.name = ?", (name,))
         if row is None:
             known = ", ".join(d.name for d in self.all()) or "none"
-            raise StoreError(f"no dataset {name!r} (datasets: {known})")
+            raise NotFound(f"no dataset {name!r} (datasets: {known})")
         return Dataset.from_row(row)
 
     def by_id(self, dataset_id: int) -> Dataset:

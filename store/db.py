@@ -24,6 +24,11 @@ class StoreError(Exception):
     """A store operation failed in a way the user can act on (one line, no traceback)."""
 
 
+class NotFound(StoreError):
+    """`get()` of a row that does not exist. The store's convention: `get(key)` returns the row
+    or raises NotFound; `find(key)` returns the row or None; writes take the connection first."""
+
+
 def utcnow() -> str:
     """Timestamps are ISO-8601 UTC strings: sortable, readable in the sqlite3 shell."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 STALE_AFTER_S = 30.0
 # A job the spending cap stopped: not a failure (nothing is wrong with it), and resumable
@@ -134,7 +134,7 @@ class Jobs:
     def get(self, job_id: int) -> Job:
         row = self.db.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
-            raise StoreError(f"no job {job_id}")
+            raise NotFound(f"no job {job_id}")
         return Job.from_row(row)
 
     def list(self, limit: int = 200, statuses: tuple[str, ...] = ()) -> list[Job]:

@@ -360,7 +360,7 @@ def cots_list(dataset, review, kind, limit, project_dir) -> None:
 def cots_show(cot_id: int, project_dir: str | None) -> None:
     with open_project(project_dir) as project:
         cot = project.store.cots.get(cot_id)
-        problem = project.store.problems.get(cot.problem_id)
+        problem = project.store.problems.find(cot.problem_id)
         log = project.store.cots.review_log(cot_id)
     click.echo(
         f"CoT {cot.id} for problem {cot.problem_id} ({cot.kind}, {cot.teacher}, generation {cot.generation})"

@@ -384,13 +384,13 @@ def _problem_id(
                 kind="unmatched",
             )
         rep.problems_added += store.problems.insert_rows(
+            conn,
             [
                 store.problems.prepare(
                     NewProblem(problem=p.problem, answer=p.reference, source=default_source),
                     None,
                 )
             ],
-            conn,
         )
         pid = store.problems.id_by_hash(p.problem)
     cache[p.problem] = int(pid or 0)
@@ -481,7 +481,7 @@ def _check_and_insert(
     references = {
         pid: prob.answer
         for pid, prob in (
-            (i, store.problems.get(i))
+            (i, store.problems.find(i))
             for i in {p.problem_id for p in new if p.problem_id is not None}
         )
         if prob

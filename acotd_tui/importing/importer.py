@@ -238,10 +238,10 @@ def _import_one(
     refused_kinds: Counter[str] = Counter()
 
     def flush() -> None:
-        report.added += store.problems.insert_rows(chunk, conn)
+        report.added += store.problems.insert_rows(conn, chunk)
         if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
             ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
-            store.tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
+            store.code_tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
             tests.clear()
         chunk.clear()
 

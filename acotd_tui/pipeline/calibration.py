@@ -123,11 +123,10 @@ def _agreements(project: Project, files: dict[str, Path]) -> list[AgreementRow]:
     pb_pairs: list[tuple[str, str]] = []
     for pid in store.attempts.problem_ids_with_attempts():
         problem = store.problems.get(pid)
-        assert problem is not None
         for grade in store.grades.history(pid, "emh"):
             if grade.attempt_id is None or grade.label is None:
                 continue
-            attempt = store.attempts.get(grade.attempt_id)
+            attempt = store.attempts.find(grade.attempt_id)
             if attempt is None or attempt.correct is None:
                 continue
             per_source.setdefault(problem.source, []).append((attempt.correct, grade.label))

@@ -135,7 +135,7 @@ def plan(
     already = 0
     for start in range(0, len(ids), 2000):
         batch = store.problems.get_many(ids[start : start + 2000])
-        tests = store.tests.get_many([p.id for p in batch if p.domain == "code"])
+        tests = store.code_tests.get_many([p.id for p in batch if p.domain == "code"])
         for problem in batch:
             domain = "code" if problem.domain == "code" else "math"
             messages = templates[domain].render(problem=problem.problem)

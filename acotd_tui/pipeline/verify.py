@@ -129,7 +129,7 @@ def check_answers(
     if not cots:
         return out
     problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
-    tests = store.tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
+    tests = store.code_tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
     submissions = [
         Submission(
             problems[c.problem_id].domain,

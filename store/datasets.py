@@ -132,8 +132,8 @@ class Datasets:
                 (dataset_id, fmt, path, rows, utcnow()),
             )
             export_id = int(cur.lastrowid or 0)
-        row = self.db.query_one("SELECT * FROM exports WHERE id = ?", (export_id,))
-        return ExportRecord(**dict(row))  # type: ignore[arg-type]
+            row = conn.execute("SELECT * FROM exports WHERE id = ?", (export_id,)).fetchone()
+        return ExportRecord(**dict(row))
 
     def exports(self, dataset_id: int | None = None) -> list[ExportRecord]:
         if dataset_id is None:

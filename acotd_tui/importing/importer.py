@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.errors import ImportFailure
-from acotd_tui.store import Store
+from acotd_tui.store import CodeTests, Store
 from acotd_tui.store.problems import Problems
 
 from .code_shapes import CodePlan
@@ -231,7 +231,7 @@ def _import_one(
     report.import_id = import_id
     plan: ShapePlan | CodePlan | None = None
     chunk: list[tuple] = []
-    tests: list[tuple[bytes, object]] = []
+    tests: list[tuple[bytes, CodeTests]] = []
     prepare = Problems.prepare
     notes: list[Note] = []
     refused: list[tuple[str, str]] = []
@@ -241,7 +241,7 @@ def _import_one(
         report.added += store.problems.insert_rows(conn, chunk)
         if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
             ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
-            store.code_tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
+            store.code_tests.insert(conn, [(ids[h], t) for h, t in tests])
             tests.clear()
         chunk.clear()
 

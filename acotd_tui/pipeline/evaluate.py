@@ -109,11 +109,12 @@ def parse_cotqs(text: str) -> tuple[float, float, float] | None:
             continue
         if isinstance(obj, dict):
             try:
-                values = tuple(float(obj[c]) for c in CRITERIA)
+                coherence, completeness, factual = (float(obj[c]) for c in CRITERIA)
             except (KeyError, TypeError, ValueError):
                 continue
+            values = (coherence, completeness, factual)
             if all(1 <= v <= 5 for v in values):
-                return values  # type: ignore[return-value]
+                return values
     return None
 
 

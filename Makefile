@@ -52,8 +52,13 @@ test-vllm: setup-vllm
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
+# ruff; mypy over the installed layout (scripts/typing_layout.py mirrors package-dir in
+# build/typing/, see [tool.mypy]); import-linter's contracts ([tool.importlinter]) on that layout.
 lint: setup
-	$(VENV)/bin/ruff check acotd_tui store screens tests bench
+	$(VENV)/bin/ruff check acotd_tui store screens tests bench scripts
+	$(PY) scripts/typing_layout.py
+	$(PY) -m mypy -p acotd_tui
+	cd build/typing && $(abspath $(VENV))/bin/lint-imports $(CURDIR)/pyproject.toml --no-cache
 
 bench: setup
 	$(PY) bench/import.py

@@ -46,7 +46,8 @@ def benchmark_version(name: str, store: Store | None = None) -> str:
     source, sep, split = name.partition("/")
     if not sep or store is None:
         load_benchmark(name, store)  # raises the one clear error
-    hashes = store.problems.hashes(ProblemFilter(sources=(source,), splits=(split,)))  # type: ignore[union-attr]
+        raise AssertionError("unreachable: load_benchmark refused the name")
+    hashes = store.problems.hashes(ProblemFilter(sources=(source,), splits=(split,)))
     if not hashes:
         load_benchmark(name, store)
     return hashlib.blake2b(b"".join(hashes), digest_size=16).hexdigest()

@@ -111,13 +111,18 @@ class GradingConfig(_Strict):
         return v
 
 
+def _weights(**weights: float) -> dict[str, float]:
+    """A fresh ratio table (typed: whole numbers are valid float weights)."""
+    return dict(weights)
+
+
 class SamplingConfig(_Strict):
     strategy: Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"] = "adaptive"
     k: int = Field(1000, ge=1)
-    ratios: dict[str, float] = Field(default_factory=lambda: {"E": 6, "M": 3, "H": 1})
+    ratios: dict[str, float] = Field(default_factory=lambda: _weights(E=6, M=3, H=1))
     # ZTE samples more easy than hard problems: weights decrease with level.
     curriculum: dict[str, float] = Field(
-        default_factory=lambda: {"easy": 6, "1": 5, "2": 4, "3": 3, "4": 2, "5": 1}
+        default_factory=lambda: _weights(easy=6, **{"1": 5, "2": 4, "3": 3, "4": 2, "5": 1})
     )
     # ZTE distils long CoTs for every question ("long"); "split" keeps short CoTs for easy-3.
     zte_cot: Literal["long", "split"] = "long"

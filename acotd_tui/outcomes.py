@@ -85,7 +85,8 @@ class OutcomeChecker:
 
     def check(self, submissions: list[Submission]) -> list[Outcome]:
         out: list[Outcome | None] = [None] * len(submissions)
-        math_items, code_items = [], []
+        math_items: list[int] = []
+        code_items: list[int] = []
         for i, s in enumerate(submissions):
             (code_items if s.domain == "code" else math_items).append(i)
         if math_items:

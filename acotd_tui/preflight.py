@@ -57,8 +57,8 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
     check_numbers(params)
     if kind in DATASET_KINDS:
         dataset = params.get("dataset")
-        check_name(dataset, NameKind.DATASET)
-        project.store.datasets.get(dataset)  # StoreError naming it when there is none
+        # StoreError naming it when there is none
+        project.store.datasets.get(check_name(dataset, NameKind.DATASET))
     if kind in ("train", "experiment") and params.get("hyper"):
         from acotd_tui.training.job import training_config
 

@@ -151,7 +151,7 @@ class AppServices:
         return rows[0].id if rows else 0
 
     def problem_detail(self, problem_id: int) -> ProblemDetail:
-        problem = self.store.problems.get(problem_id)
+        problem = self.store.problems.find(problem_id)
         if problem is None:
             raise KeyError(problem_id)
         return ProblemDetail(
@@ -160,7 +160,7 @@ class AppServices:
             self.store.attempts.for_problem(problem_id),
             self.store.grades.history(problem_id),
             self.store.cots.for_problems([problem_id]).get(problem_id, []),
-            self.store.tests.get(problem_id) if problem.domain == "code" else None,
+            self.store.code_tests.find(problem_id) if problem.domain == "code" else None,
         )
 
     def sources(self) -> list[str]:
@@ -168,7 +168,7 @@ class AppServices:
 
     # -- label review ------------------------------------------------------------------------
     @cached_property
-    def review(self):  # noqa: ANN201
+    def review(self):
         from acotd_tui.pipeline.review import ReviewService
 
         return ReviewService(self.store, self.scheme)
@@ -221,7 +221,7 @@ class AppServices:
     def undo_label(self, problem_id: int) -> str | None:
         return self.review.undo(problem_id)
 
-    def review_stats(self):  # noqa: ANN201
+    def review_stats(self):
         return self.review.stats()
 
     # -- CoT approval ------------------------------------------------------------------------
@@ -234,14 +234,13 @@ class AppServices:
     def cot_item(self, cot_id: int) -> CotItem:
         cot = self.store.cots.get(cot_id)
         problem = self.store.problems.get(cot.problem_id)
-        assert problem is not None
         label = self.store.grades.label(cot.problem_id, self.scheme)
         return CotItem(
             cot, problem, label.label if label else None, self.store.cots.review_log(cot_id)
         )
 
     @cached_property
-    def cot_review(self):  # noqa: ANN201
+    def cot_review(self):
         from acotd_tui.pipeline.cot_review import CotReviewService
 
         return CotReviewService(self.store)
@@ -257,18 +256,22 @@ class AppServices:
 
     # -- sampling ----------------------------------------------------------------------------
     @cached_property
-    def sampling(self):  # noqa: ANN201
+    def sampling(self):
         from acotd_tui.pipeline.sampling import SamplingService
 
         return SamplingService(self.project)
 
-    def sampling_request(self, **changes: Any):  # noqa: ANN201
+    def sampling_request(self, **changes: Any):
+        from acotd_tui.preflight import positive
+
+        if "k" in changes:
+            positive(changes["k"], "K")
         return self.sampling.default_request(**changes)
 
-    def sampling_preview(self, request):  # noqa: ANN001, ANN201
+    def sampling_preview(self, request):
         return self.sampling.preview(request)
 
-    def sampling_create(self, name: str, request) -> Dataset:  # noqa: ANN001
+    def sampling_create(self, name: str, request) -> Dataset:
         from acotd_tui.names import NameKind, check_name
 
         check_name(name, NameKind.DATASET)
@@ -475,22 +478,22 @@ class AppServices:
         return self.store.train_runs.metrics(run.id)
 
     # -- results -----------------------------------------------------------------------------
-    def results(self):  # noqa: ANN201
+    def results(self):
         from acotd_tui.pipeline.results import ResultsTable
 
         return ResultsTable.from_store(self.store)
 
-    def transitions(self):  # noqa: ANN201
+    def transitions(self):
         """The label transition matrix of the student vs its latest trained version, or None."""
         from acotd_tui.pipeline.transitions import label_transitions, latest_round_pair
 
         pair = latest_round_pair(self.project)
         return None if pair is None else label_transitions(self.project, *pair)
 
-    def train_runs(self):  # noqa: ANN201
+    def train_runs(self):
         return self.store.train_runs.all()
 
-    def run_metrics(self, run_id: int):  # noqa: ANN201
+    def run_metrics(self, run_id: int):
         return self.store.train_runs.metrics(run_id)
 
     # -- settings ----------------------------------------------------------------------------

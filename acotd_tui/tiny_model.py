@@ -122,7 +122,8 @@ def build_tiny_model(
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
     )
     torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(config).to(torch.float32)
+    # transformers annotates `to` through a wrapper that drops its signature (a dtype is valid).
+    model = Qwen3ForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]
     model.generation_config = GenerationConfig(
         eos_token_id=config.eos_token_id,
         pad_token_id=config.pad_token_id,
@@ -153,7 +154,8 @@ def build_tiny_prm(out_dir: Path | str, *, seed: int = 0) -> Path:
         num_attention_heads=1,
         num_key_value_heads=1,
         head_dim=64,
-        num_labels=2,
+        # a PretrainedConfig keyword that Qwen3Config's own annotations leave out
+        num_labels=2,  # type: ignore[call-arg]
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
     )
     torch.manual_seed(seed)

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from acotd_tui.store import Store
-
 from acotd_tui.importing import import_files
+from acotd_tui.store import Store
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

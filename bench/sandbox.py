@@ -26,10 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
-from acotd_tui.store import ProblemFilter, Store
-
 from acotd_tui.code.sandbox import SandboxLimits, SandboxPool
 from acotd_tui.importing import import_files
+from acotd_tui.store import ProblemFilter, Store
 
 
 def load_problems(tmp: Path) -> list[tuple[str, object]]:
@@ -37,13 +36,13 @@ def load_problems(tmp: Path) -> list[tuple[str, object]]:
     fixtures = sorted(Path(str(resources.files("acotd_tui") / "data" / "code")).glob("*.jsonl"))
     import_files(store, fixtures)
     ids = store.problems.ids(ProblemFilter(domain="code"))
-    tests = store.tests.get_many(ids)
+    tests = store.code_tests.get_many(ids)
     out = [(p.solution, tests[p.id]) for p in store.problems.get_many(ids)]
     store.close()
     return out
 
 
-def bare_programs(solution: str, tests) -> list[tuple[str, str]]:  # noqa: ANN001
+def bare_programs(solution: str, tests) -> list[tuple[str, str]]:
     """(program, stdin) per test case, run without any isolation."""
     if tests.kind == "stdio":
         return [(solution, c["input"]) for c in tests.cases]

@@ -36,11 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acotd_tui.store import NewCot, NewGrade, NewProblem, ProblemFilter  # noqa: E402
-from acotd_tui.store.problems import Problems  # noqa: E402
-
 from acotd_tui.benchmarks import BUNDLED, load_benchmark  # noqa: E402
 from acotd_tui.project import Project  # noqa: E402
+from acotd_tui.store import NewCot, NewGrade, NewProblem, ProblemFilter  # noqa: E402
+from acotd_tui.store.problems import Problems  # noqa: E402
 
 SOURCES = ("gsm8k", "math", "numina", "aime")
 WORDS = [
@@ -91,7 +90,7 @@ def build(root: Path, rows: int) -> Project:
                 )
                 for i in range(start, min(rows, start + CHUNK))
             ]
-            store.problems.insert_rows(batch, conn)
+            store.problems.insert_rows(conn, batch)
     print(f"problems: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     ids = store.problems.ids()
@@ -198,7 +197,7 @@ async def keystroke_to_plan(project: Project, keys: int = 30) -> list[float]:
     return timings
 
 
-def send_key(app, key: str) -> None:  # noqa: ANN001
+def send_key(app, key: str) -> None:
     """Post a key as the terminal driver would (Pilot's `press` adds its own idle waits,
     which would be measured too); as in bench/tui_latency.py."""
     from textual import events
@@ -226,7 +225,7 @@ def main() -> int:
             raise SystemExit(f"{root} exists but is not a finished {args.rows}-row build")
         project = build(root, args.rows)
     store = project.store
-    from acotd_tui.pipeline.decontam import ensure_checked
+    from acotd_tui.decontam import ensure_checked
     from acotd_tui.pipeline.export import ExportParams, export_dataset
     from acotd_tui.pipeline.sampling import SamplingService
     from acotd_tui.services import AppServices

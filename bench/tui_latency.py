@@ -71,7 +71,7 @@ async def settle(app: AcotdApp) -> None:
             continue
 
 
-def shows(screen, search, text: str) -> bool:  # noqa: ANN001
+def shows(screen, search, text: str) -> bool:
     """The field holds `text`, the screen's filter is its search, and that page is shown."""
     return (
         search.value == text

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from acotd_tui.store import StoreError
 from textual.screen import Screen
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.store import StoreError
 
 if TYPE_CHECKING:
     from acotd_tui.services import AppServices
@@ -25,7 +25,7 @@ class AcotdScreen(Screen):
         self,
         fn: Callable[..., Any],
         *args: Any,
-        then: Callable[[Any], None] | None = None,
+        then: Callable[[Any], object] | None = None,
         group: str = "default",
         exclusive: bool = True,
     ) -> None:
@@ -45,7 +45,7 @@ class AcotdScreen(Screen):
 
         self.run_worker(work, thread=True, group=group, exclusive=exclusive)
 
-    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
         """Notifications carry error texts and names the user typed: plain text unless a
         caller asks for markup on purpose."""
         super().notify(message, markup=markup, **kwargs)

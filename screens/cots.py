@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from acotd_tui.store import Cot, CotFilter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
+from acotd_tui.store import Cot, CotFilter
 
 from .base import AcotdScreen
 from .widgets import PlainTable, Prompt, TextPanel
@@ -80,7 +80,7 @@ class CotsScreen(AcotdScreen):
         self.reload()
         table.focus()
 
-    def _value(self, widget_id: str):  # noqa: ANN202
+    def _value(self, widget_id: str):
         value = self.query_one(f"#{widget_id}", Select).value
         return None if value is Select.NULL else value
 
@@ -220,7 +220,7 @@ class CotsScreen(AcotdScreen):
         self.reload()
 
 
-def run_editor(text: str, app) -> str | None:  # noqa: ANN001
+def run_editor(text: str, app) -> str | None:
     """Edit text in $VISUAL/$EDITOR with the terminal handed over; None if it failed."""
     from textual.app import SuspendNotSupported
 

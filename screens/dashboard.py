@@ -98,20 +98,20 @@ class DashboardScreen(AcotdScreen):
             if job_id not in wanted:
                 line.remove()
         for job in data.active_jobs:
-            line = lines.get(job.id)
-            if line is None:
+            found = lines.get(job.id)
+            if found is None:
                 line = JobLine(job.id)
                 box.mount(line)
                 self.call_after_refresh(self._fill, line, job)
             else:
-                self._fill(line, job)
+                self._fill(found, job)
         self.query_one("#jobs-title", Static).update(
             f"Jobs ({len(wanted)} active)"
             if wanted
             else "Jobs (none running; key 6 opens the Jobs screen)"
         )
 
-    def _fill(self, line: JobLine, job) -> None:  # noqa: ANN001
+    def _fill(self, line: JobLine, job) -> None:
         if not line.is_mounted:
             return
         line.query_one(".job-title", Static).update(f"#{job.id} {job.kind} · {job.display_status}")

@@ -7,7 +7,6 @@ Keys: n new job, c cancel, r resume (failed, cancelled, stopped: budget or stale
 
 from __future__ import annotations
 
-from acotd_tui.store import Job
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,6 +29,7 @@ from textual_plotext import PlotextPlot
 from acotd_tui.errors import AcotdError
 from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
+from acotd_tui.store import Job
 
 from .base import AcotdScreen
 from .widgets import PlainTable
@@ -145,7 +145,7 @@ class JobsScreen(AcotdScreen):
             group="log",
         )
 
-    def show_log_and_plot(self, data) -> None:  # noqa: ANN001
+    def show_log_and_plot(self, data) -> None:
         text, metrics = data
         log = self.query_one("#job-log", Log)
         log.clear()
@@ -171,7 +171,7 @@ class JobsScreen(AcotdScreen):
         self.open_job_form("diagnose")
 
     def open_job_form(self, kind: str) -> None:
-        def launched(result) -> None:  # noqa: ANN001
+        def launched(result) -> None:
             if result is None:
                 return
             kind, params = result
@@ -179,14 +179,15 @@ class JobsScreen(AcotdScreen):
                 self.services.launch,
                 kind,
                 params,
-                then=lambda job: (
-                    self.notify(f"job {job.id} ({job.kind}) started"),
-                    self.refresh_jobs(),
-                ),
+                then=lambda job: self._notify_and_refresh(f"job {job.id} ({job.kind}) started"),
                 group="launch",
             )
 
         self.app.push_screen(JobFormScreen(self.services, kind), launched)
+
+    def _notify_and_refresh(self, message: str) -> None:
+        self.notify(message)
+        self.refresh_jobs()
 
     def action_cancel_job(self) -> None:
         job = self.current()
@@ -194,7 +195,7 @@ class JobsScreen(AcotdScreen):
             self.call(
                 self.services.cancel_job,
                 job.id,
-                then=lambda j: (self.notify(f"job {j.id}: cancel requested"), self.refresh_jobs()),
+                then=lambda j: self._notify_and_refresh(f"job {j.id}: cancel requested"),
                 group="action",
             )
 
@@ -204,7 +205,7 @@ class JobsScreen(AcotdScreen):
             self.call(
                 self.services.resume_job,
                 job.id,
-                then=lambda j: (self.notify(f"job {j.id} resumed"), self.refresh_jobs()),
+                then=lambda j: self._notify_and_refresh(f"job {j.id} resumed"),
                 group="action",
             )
 
@@ -215,7 +216,7 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
     CSS_PATH = "jobs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "launch", "Launch")]
 
-    def __init__(self, services, kind: str) -> None:  # noqa: ANN001
+    def __init__(self, services, kind: str) -> None:
         super().__init__()
         self.services = services
         self.kind = kind
@@ -237,7 +238,7 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
     async def build_fields(self) -> None:
         box = self.query_one("#fields", VerticalScroll)
         await box.remove_children()  # the new fields reuse the old ids
-        widgets = []
+        widgets: list[Label | Input] = []
         for name, value in self.form.fields.items():
             hint = self.form.help.get(name, "")
             widgets.append(

@@ -12,7 +12,6 @@ answer paint over a fresh one), and a superseded query is abandoned inside SQLit
 
 from __future__ import annotations
 
-from acotd_tui.store import ProblemFilter, ProblemRow, QueryCancelled
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +22,7 @@ from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Selec
 
 from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
+from acotd_tui.store import ProblemFilter, ProblemRow, QueryCancelled
 
 from .base import AcotdScreen
 from .widgets import PlainTable, TextPanel, safe

@@ -53,7 +53,7 @@ class ResultsScreen(AcotdScreen):
         )
         self.call(self.services.transitions, then=self.show_transitions, group="transitions")
 
-    def show_transitions(self, t) -> None:  # noqa: ANN001
+    def show_transitions(self, t) -> None:
         """E/M/H before (the student) → after (its trained version), counts per cell."""
         note = self.query_one("#transitions-note", Static)
         dt = self.query_one("#transitions", DataTable)
@@ -74,7 +74,7 @@ class ResultsScreen(AcotdScreen):
             "(`acotd results --transitions` lists them)"
         )
 
-    def show(self, data) -> None:  # noqa: ANN001
+    def show(self, data) -> None:
         table, runs = data
         self.runs = runs
         for widget_id, (header, rows) in (("#table3", table.table3()), ("#table4", table.table4())):
@@ -109,7 +109,7 @@ class ResultsScreen(AcotdScreen):
         if runs:
             self.plot_run(runs[0].id)
 
-    def plot_accuracy(self, table) -> None:  # noqa: ANN001
+    def plot_accuracy(self, table) -> None:
         plot = self.query_one("#acc-plot", PlotextPlot)
         plt = plot.plt
         plt.clear_data()
@@ -123,13 +123,14 @@ class ResultsScreen(AcotdScreen):
                 ]
                 for r in table.rows
             ]
-            plt.multiple_bar(labels, series, labels=table.rows)
+            # plotext takes labels= (one per series); textual-plotext's annotation lacks it.
+            plt.multiple_bar(labels, series, labels=table.rows)  # type: ignore[call-arg]
             plt.ylim(0, 100)
             plt.title("accuracy (%)")
         plot.refresh()
 
     def plot_run(self, run_id: int) -> None:
-        def draw(metrics) -> None:  # noqa: ANN001
+        def draw(metrics) -> None:
             plot = self.query_one("#loss-plot", PlotextPlot)
             plt = plot.plt
             plt.clear_data()

@@ -108,8 +108,12 @@ class ReviewScreen(AcotdScreen):
             lambda: self.services.review_queue(kind, sources=sources), then=done, group="queue"
         )
 
+    def _reload(self) -> None:
+        self.load_stats()
+        self.show_current()
+
     def load_stats(self) -> None:
-        def show(stats) -> None:  # noqa: ANN001
+        def show(stats) -> None:
             lines = [f"[b]Labels[/b] {stats.scheme}: {':'.join(stats.labels)} = {stats.ratio()}"]
             if stats.compared:
                 kappa = "-" if stats.kappa is None else f"{stats.kappa:.3f}"
@@ -247,7 +251,7 @@ class ReviewScreen(AcotdScreen):
         self.call(
             self.services.clear_label,
             pid,
-            then=lambda _: (self.load_stats(), self.show_current()),
+            then=lambda _: self._reload(),
             group="write",
             exclusive=False,
         )

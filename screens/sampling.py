@@ -9,7 +9,6 @@ slow, stale plan can never overwrite a newer one.
 
 from __future__ import annotations
 
-from acotd_tui.store import StoreError
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,8 +17,8 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, Switch
 
 from acotd_tui.errors import AcotdError
-from acotd_tui.preflight import positive
 from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
+from acotd_tui.store import StoreError
 
 from .base import AcotdScreen
 from .widgets import PlainTable
@@ -99,15 +98,14 @@ class SamplingScreen(AcotdScreen):
         self.schedule_preview()
 
     # -- request from the form ---------------------------------------------------------------
-    def request(self):  # noqa: ANN201
+    def request(self):
         scheme = self.services.scheme
         k_text = self.query_one("#k", Input).value.strip()
         seed_text = self.query_one("#seed", Input).value.strip()
         if not k_text:
             raise AcotdError("K is required")
         k = int(k_text)
-        positive(k, "K")
-        return self.services.sampling_request(
+        return self.services.sampling_request(  # refuses K < 1
             strategy=str(self.query_one("#strategy", Select).value),
             k=k,
             seed=int(seed_text or 0),
@@ -133,7 +131,7 @@ class SamplingScreen(AcotdScreen):
             return
         preview = self.services.sampling_preview
 
-        def fetch():  # noqa: ANN202
+        def fetch():
             if generation != self._generation:
                 return generation, None, None  # superseded while queued: skip the work
             try:
@@ -143,7 +141,7 @@ class SamplingScreen(AcotdScreen):
 
         self.call(fetch, then=self.preview_done, group="preview", exclusive=False)
 
-    def preview_done(self, result) -> None:  # noqa: ANN001
+    def preview_done(self, result) -> None:
         generation, plan, error = result
         if generation != self._generation:
             return  # a newer request is on its way: this result is stale
@@ -152,7 +150,7 @@ class SamplingScreen(AcotdScreen):
             return
         self.show_plan(plan)
 
-    def show_plan(self, plan) -> None:  # noqa: ANN001
+    def show_plan(self, plan) -> None:
         self.plan = plan
         table = self.query_one("#preview", DataTable)
         table.clear()
@@ -178,7 +176,7 @@ class SamplingScreen(AcotdScreen):
         self.query_one("#preview-notes", Static).update(notes)
 
     def refresh_datasets(self) -> None:
-        def show(datasets) -> None:  # noqa: ANN001
+        def show(datasets) -> None:
             table = self.query_one("#datasets", DataTable)
             table.clear()
             for d in datasets:
@@ -226,7 +224,7 @@ class SamplingScreen(AcotdScreen):
             self.notify(str(exc), severity="error")
             return
 
-        def created(dataset) -> None:  # noqa: ANN001
+        def created(dataset) -> None:
             self.notify(
                 f"created dataset {dataset.name}: {dataset.size} problems {dataset.params.get('counts')}",
                 timeout=4,

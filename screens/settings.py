@@ -40,7 +40,7 @@ class SettingsScreen(AcotdScreen):
     def load(self) -> None:
         self.call(self.services.settings, then=self.show, group="settings")
 
-    def show(self, data) -> None:  # noqa: ANN001
+    def show(self, data) -> None:
         self.query_one("#paths", Static).update(
             f"project {data.root}\nconfig  {data.config_path}   grading scheme {data.scheme}"
         )
@@ -63,7 +63,7 @@ class SettingsScreen(AcotdScreen):
         def reload() -> None:
             self.services.reload_config()
 
-        def done(_) -> None:  # noqa: ANN001
+        def done(_) -> None:
             self.notify("acotd.toml reloaded", timeout=2)
             self.load()
 

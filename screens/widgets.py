@@ -32,7 +32,7 @@ class PlainTable(DataTable):
     model answers, job errors and names, any of which may contain `[...]`. Cells stay
     strings (Rich-escaped, so unchanged unless they hold something tag-like)."""
 
-    def add_row(self, *cells: Any, **kwargs: Any) -> RowKey:  # type: ignore[override]
+    def add_row(self, *cells: Any, **kwargs: Any) -> RowKey:
         return super().add_row(
             *(rich_escape(c) if isinstance(c, str) else c for c in cells), **kwargs
         )
@@ -46,7 +46,7 @@ class TextPanel(VerticalScroll):
     TextPanel > Static { width: 100%; }
     """
 
-    def __init__(self, text: str = "", *, raw: bool = False, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, text: str = "", *, raw: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self._text = text
         self._raw = raw

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from .attempts import Attempt, Attempts, NewAttempt
 from .budget import BudgetLedger, JobGrants
-from .code_tests import CodeTests, ProblemTests
+from .code_tests import CodeTests, CodeTestsRepo
 from .cots import Cot, CotFilter, Cots, NewCot
 from .datasets import Dataset, DatasetItem, Datasets
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 from .evals import Eval, Evals, EvalSample
 from .grades import SCHEME_LABELS, Grade, Grades, Label, NewGrade
 from .imports import ImportRecord, Imports
@@ -65,7 +65,7 @@ class Store:
         self.cots = Cots(self.db)
         self.train_runs = TrainRuns(self.db)
         self.evals = Evals(self.db)
-        self.tests = ProblemTests(self.db)
+        self.code_tests = CodeTestsRepo(self.db)
         self.stats = Stats(self.db)
         self.pool = Pool(self.db)
 
@@ -124,6 +124,7 @@ __all__ = [
     "search_query",
     "ProblemRow",
     "Store",
+    "NotFound",
     "StoreError",
     "migrate",
     "normalize_problem_text",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .db import Database, utcnow
+from .db import Database, NotFound, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ _INSERT = (
 )
 
 
-def _row(a: NewAttempt, now: str) -> tuple:
+def _row(a: NewAttempt, now: str) -> tuple[object, ...]:
     return (
         a.problem_id,
         a.model_id,
@@ -141,9 +141,15 @@ class Attempts:
         ).fetchone()
         return int(row[0]) if row else None
 
-    def get(self, attempt_id: int) -> Attempt | None:
+    def find(self, attempt_id: int) -> Attempt | None:
         row = self.db.query_one(f"{_SELECT} WHERE a.id = ?", (attempt_id,))
         return Attempt.from_row(row) if row else None
+
+    def get(self, attempt_id: int) -> Attempt:
+        found = self.find(attempt_id)
+        if found is None:
+            raise NotFound(f"no attempt {attempt_id}")
+        return found
 
     def for_problem(self, problem_id: int) -> list[Attempt]:
         return [

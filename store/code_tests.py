@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .db import Database
+from .db import Database, NotFound
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class CodeTests:
         return json.dumps(self.cases, ensure_ascii=False)
 
 
-class ProblemTests:
+class CodeTestsRepo:
+    """The code tests of code problems, one CodeTests per problem (SQL table `problem_tests`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -37,8 +39,14 @@ class ProblemTests:
             [(pid, t.kind, t.entry_point, t.to_json(), t.setup) for pid, t in rows],
         )
 
-    def get(self, problem_id: int) -> CodeTests | None:
+    def find(self, problem_id: int) -> CodeTests | None:
         return self.get_many([problem_id]).get(problem_id)
+
+    def get(self, problem_id: int) -> CodeTests:
+        found = self.find(problem_id)
+        if found is None:
+            raise NotFound(f"no code tests for problem {problem_id}")
+        return found
 
     def get_many(self, problem_ids: Sequence[int]) -> dict[int, CodeTests]:
         out: dict[int, CodeTests] = {}

@@ -8,12 +8,13 @@ experiments reuse them). Review actions are logged in `cot_reviews`.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 REVIEW_STATES = ("none", "queued", "approved", "rejected")
 
@@ -139,7 +140,7 @@ class Cots:
     def get(self, cot_id: int) -> Cot:
         row = self.db.query_one("SELECT * FROM cots WHERE id = ?", (cot_id,))
         if row is None:
-            raise StoreError(f"no CoT {cot_id}")
+            raise NotFound(f"no CoT {cot_id}")
         return Cot.from_row(row)
 
     def for_problems(
@@ -253,7 +254,8 @@ class Cots:
             (cot_id, state, note, utcnow()),
         )
 
-    def review_log(self, cot_id: int) -> list[tuple[str, str | None, str]]:
+    # builtins.list: inside this class `list` names the method above.
+    def review_log(self, cot_id: int) -> builtins.list[tuple[str, str | None, str]]:
         return [
             (r[0], r[1], r[2])
             for r in self.db.query(
@@ -262,7 +264,7 @@ class Cots:
             )
         ]
 
-    def pass_rates(self, dataset_id: int | None = None) -> list[dict[str, Any]]:
+    def pass_rates(self, dataset_id: int | None = None) -> builtins.list[dict[str, Any]]:
         """Verification pass rate and cost per teacher and level (latest generation counts)."""
         if (
             dataset_id is None
@@ -272,7 +274,7 @@ class Cots:
                 " SUM(c.verified = 0) AS failed, SUM(c.review = 'rejected') AS rejected,"
                 " COALESCE(SUM(c.cost), 0) AS cost FROM cots c GROUP BY c.teacher, c.kind ORDER BY c.teacher, c.kind"
             )
-            params: tuple = ()
+            params: tuple[object, ...] = ()
         else:
             sql = (
                 "SELECT c.teacher, i.label, c.kind, COUNT(*) AS n, SUM(c.verified = 1) AS passed,"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Datasets:
         row = self.db.query_one(f"{_SELECT} WHERE d.name = ?", (name,))
         if row is None:
             known = ", ".join(d.name for d in self.all()) or "none"
-            raise StoreError(f"no dataset {name!r} (datasets: {known})")
+            raise NotFound(f"no dataset {name!r} (datasets: {known})")
         return Dataset.from_row(row)
 
     def by_id(self, dataset_id: int) -> Dataset:
@@ -132,8 +132,8 @@ class Datasets:
                 (dataset_id, fmt, path, rows, utcnow()),
             )
             export_id = int(cur.lastrowid or 0)
-        row = self.db.query_one("SELECT * FROM exports WHERE id = ?", (export_id,))
-        return ExportRecord(**dict(row))  # type: ignore[arg-type]
+            row = conn.execute("SELECT * FROM exports WHERE id = ?", (export_id,)).fetchone()
+        return ExportRecord(**dict(row))
 
     def exports(self, dataset_id: int | None = None) -> list[ExportRecord]:
         if dataset_id is None:

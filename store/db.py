@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BUSY_TIMEOUT_MS = 30_000
+
+# What sqlite3 binds: positional values or named ones.
+Params = Sequence[Any] | Mapping[str, Any]
 
 
 class StoreError(Exception):
     """A store operation failed in a way the user can act on (one line, no traceback)."""
+
+
+class NotFound(StoreError):
+    """`get()` of a row that does not exist. The store's convention: `get(key)` returns the row
+    or raises NotFound; `find(key)` returns the row or None; writes take the connection first."""
 
 
 def utcnow() -> str:
@@ -99,14 +108,16 @@ class Database:
                         self.conn.execute("ROLLBACK")
                     raise
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
 
-    def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+    def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         with self.lock:
-            return self.conn.execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+            return row
 
-    def scalar(self, sql: str, params: tuple | dict = ()) -> object:
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        """The first column of the first row, or None. `Any`: SQLite's column types are dynamic."""
         row = self.query_one(sql, params)
         return None if row is None else row[0]

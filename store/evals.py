@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class Evals:
             "SELECT * FROM evals WHERE name = ? AND benchmark = ?", (name, benchmark)
         )
         if row is None:
-            raise StoreError(f"no evaluation {name!r} on {benchmark}")
+            raise NotFound(f"no evaluation {name!r} on {benchmark}")
         return Eval.from_row(row)
 
     def all(self) -> list[Eval]:

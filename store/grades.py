@@ -218,7 +218,7 @@ class Grades:
 
     def history(self, problem_id: int, scheme: str | None = None) -> list[Grade]:
         sql = "SELECT * FROM grades WHERE problem_id = ?"
-        params: tuple = (problem_id,)
+        params: tuple[object, ...] = (problem_id,)
         if scheme:
             sql += " AND scheme = ?"
             params += (scheme,)

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, utcnow
+from .db import Database, NotFound, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,15 @@ class Imports:
             (shape, read, added, duplicates, skipped, import_id),
         )
 
-    def get(self, import_id: int) -> ImportRecord | None:
+    def find(self, import_id: int) -> ImportRecord | None:
         row = self.db.query_one("SELECT * FROM imports WHERE id = ?", (import_id,))
         return ImportRecord(**dict(row)) if row else None
+
+    def get(self, import_id: int) -> ImportRecord:
+        found = self.find(import_id)
+        if found is None:
+            raise NotFound(f"no import {import_id}")
+        return found
 
     def all(self) -> list[ImportRecord]:
         return [ImportRecord(**dict(r)) for r in self.db.query("SELECT * FROM imports ORDER BY id")]

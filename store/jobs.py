@@ -11,11 +11,12 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 STALE_AFTER_S = 30.0
 # A job the spending cap stopped: not a failure (nothing is wrong with it), and resumable
@@ -90,7 +91,7 @@ class Job:
     parent_id: int | None = None
 
     @classmethod
-    def from_row(cls, r: sqlite3.Row) -> Job:
+    def from_row(cls, r: sqlite3.Row | Mapping[str, Any]) -> Job:
         d = dict(r)
         d["params"] = json.loads(d["params"] or "{}")
         d["result"] = json.loads(d["result"] or "{}")
@@ -133,12 +134,12 @@ class Jobs:
     def get(self, job_id: int) -> Job:
         row = self.db.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
-            raise StoreError(f"no job {job_id}")
+            raise NotFound(f"no job {job_id}")
         return Job.from_row(row)
 
     def list(self, limit: int = 200, statuses: tuple[str, ...] = ()) -> list[Job]:
         sql = "SELECT * FROM jobs"
-        params: tuple = ()
+        params: tuple[object, ...] = ()
         if statuses:
             sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
             params = statuses

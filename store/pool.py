@@ -33,9 +33,10 @@ class PoolScope:
     sources: tuple[str, ...] = ()
     domain: str | None = None
 
-    def where(self, alias: str) -> tuple[str, list[object]]:
+    def where(self, alias: str) -> tuple[str, list[str]]:
         """Source/domain conditions on a table carrying source and domain columns."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str] = []
         if self.sources:
             clauses.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
             params += list(self.sources)

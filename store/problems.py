@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .db import Database, StoreError
+from .db import Database, NotFound, StoreError
 
 
 def normalize_problem_text(text: str) -> str:
@@ -222,7 +222,7 @@ class Problems:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def insert_rows(self, rows: Sequence[tuple], conn: sqlite3.Connection) -> int:
+    def insert_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert prepared rows (hash first, see `_INSERT_SQL`) inside the caller's transaction.
 
         Returns how many were new. The importer calls this in chunks so that reading the file
@@ -249,7 +249,7 @@ class Problems:
                 conn.execute("DELETE FROM search_bulk")
 
     @staticmethod
-    def prepare(p: NewProblem, import_id: int | None) -> tuple:
+    def prepare(p: NewProblem, import_id: int | None) -> tuple[Any, ...]:
         return (
             problem_hash(p.problem, p.domain),
             p.source,
@@ -268,7 +268,7 @@ class Problems:
     def add(self, problems: Iterable[NewProblem], import_id: int | None = None) -> InsertResult:
         rows = [self.prepare(p, import_id) for p in problems]
         with self.db.tx() as conn:
-            added = self.insert_rows(rows, conn)
+            added = self.insert_rows(conn, rows)
         return InsertResult(added=added, duplicates=len(rows) - added)
 
     @staticmethod
@@ -299,9 +299,15 @@ class Problems:
             out.update({bytes(h): (a, i, r) for h, a, i, r in rows})
         return out
 
-    def get(self, problem_id: int) -> Problem | None:
+    def find(self, problem_id: int) -> Problem | None:
         row = self.db.query_one("SELECT * FROM problems WHERE id = ?", (problem_id,))
         return Problem.from_row(row) if row else None
+
+    def get(self, problem_id: int) -> Problem:
+        found = self.find(problem_id)
+        if found is None:
+            raise NotFound(f"no problem {problem_id}")
+        return found
 
     def get_many(self, ids: Sequence[int]) -> list[Problem]:
         out: list[Problem] = []

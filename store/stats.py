@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .db import Database
 
@@ -57,7 +58,13 @@ class Stats:
             if own_tx:
                 conn.execute("BEGIN")  # one snapshot for all counts
             try:
-                one = lambda sql, *p: conn.execute(sql, p).fetchone()[0] or 0  # noqa: E731
+
+                def value(sql: str, *p: object) -> Any:
+                    return conn.execute(sql, p).fetchone()[0] or 0
+
+                def one(sql: str, *p: object) -> int:
+                    return int(value(sql, *p))
+
                 dist = {  # from the counters the labels' triggers keep (migration 7)
                     r[0]: r[1]
                     for r in conn.execute(
@@ -100,7 +107,7 @@ class Stats:
                     jobs_stopped=jobs.get("stopped", 0),
                     # every paid call, also a second one for an answer already cached
                     tokens=one("SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM llm_spend"),
-                    cost=float(one("SELECT COALESCE(SUM(cost), 0) FROM llm_spend")),
+                    cost=float(value("SELECT COALESCE(SUM(cost), 0) FROM llm_spend")),
                 )
             finally:
                 if own_tx:

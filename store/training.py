@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, StoreError, utcnow
+from .db import Database, NotFound, StoreError, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class TrainRuns:
     def get(self, name: str) -> TrainRun:
         row = self.db.query_one("SELECT * FROM train_runs WHERE name = ?", (name,))
         if row is None:
-            raise StoreError(f"no training run {name!r}")
+            raise NotFound(f"no training run {name!r}")
         return TrainRun.from_row(row)
 
     def by_id(self, run_id: int) -> TrainRun:
@@ -132,7 +132,7 @@ class TrainRuns:
 
     def metrics(self, run_id: int, split: str | None = None) -> list[Metric]:
         sql = "SELECT step, split, epoch, loss, lr, grad_norm, tokens_per_s FROM train_metrics WHERE run_id = ?"
-        params: tuple = (run_id,)
+        params: tuple[object, ...] = (run_id,)
         if split:
             sql += " AND split = ?"
             params += (split,)

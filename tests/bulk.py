@@ -24,4 +24,4 @@ def fill_problems(store: Store, n: int, chunk: int = 50_000) -> None:
                 )
                 for i in range(start, min(n, start + chunk))
             ]
-            store.problems.insert_rows(rows, conn)
+            store.problems.insert_rows(conn, rows)

@@ -9,7 +9,7 @@ import pytest
 from acotd_tui.errors import ImportFailure
 from acotd_tui.importing import import_files
 from acotd_tui.importing.attempts import import_attempts
-from acotd_tui.pipeline.step_labels import emh_from_first_error
+from acotd_tui.labels.step_labels import emh_from_first_error
 
 
 def test_gsm8k_model_solutions_four_models(project, shared_data, tmp_path):

@@ -12,7 +12,7 @@ from acotd_tui.errors import ImportFailure
 from acotd_tui.importing import import_files
 from acotd_tui.importing.attempts import import_attempts, parse_attempt_mapping
 from acotd_tui.importing.label_rule import majority_label
-from acotd_tui.pipeline.step_labels import emh_from_first_error
+from acotd_tui.labels.step_labels import emh_from_first_error
 
 SHAPES = Path(__file__).parent / "data" / "shapes"
 

@@ -9,13 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from acotd_tui.store import CodeTests, ProblemFilter
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
 from acotd_tui.code.sandbox import SandboxLimits, SandboxPool, extract_code, run_solution
 from acotd_tui.errors import ImportFailure
 from acotd_tui.importing import import_files
+from acotd_tui.store import CodeTests, ProblemFilter
 
 CODE_DATA = Path(str(resources.files("acotd_tui") / "data" / "code"))
 FIXTURES = sorted(CODE_DATA.glob("*.jsonl"))
@@ -35,7 +35,7 @@ def test_import_all_code_shapes(project):
     store = project.store
     ids = store.problems.ids(ProblemFilter(domain="code"))
     assert len(ids) == 20
-    tests = store.tests.get_many(ids)
+    tests = store.code_tests.get_many(ids)
     kinds = {}
     for p in store.problems.get_many(ids):
         kinds.setdefault(p.source, set()).add(tests[p.id].kind)
@@ -198,7 +198,7 @@ def test_code_pipeline_end_to_end(project, llm_server, point_at, tmp_path):
         assert attempt.correct is (pid not in wrong), (pid, attempt.final_answer)
         check = attempt.params["check"]
         assert (
-            check["total"] == len(store.tests.get(pid).cases) and "tests" in check and check["code"]
+            check["total"] == len(store.code_tests.get(pid).cases) and "tests" in check and check["code"]
         )
     out = runner.invoke(main, ["grade", "-p", str(project.root)])
     assert out.exit_code == 0, out.output
@@ -237,10 +237,9 @@ def test_code_pipeline_end_to_end(project, llm_server, point_at, tmp_path):
 
 
 async def test_review_screen_shows_test_results(project, llm_server, point_at):
-    from acotd_tui.store import NewGrade
-
     from acotd_tui.app import AcotdApp
     from acotd_tui.jobs import submit
+    from acotd_tui.store import NewGrade
 
     code_project(project)
     point_at(project, llm_server, roles=("student",))
@@ -425,7 +424,7 @@ def test_humaneval_helpers_from_the_prompt_stay_trusted(project, tmp_path):
     path.write_text(json.dumps(row) + "\n")
     import_files(project.store, [path])
     [pid] = project.store.problems.ids(ProblemFilter(domain="code"))
-    problem, tests = project.store.problems.get(pid), project.store.tests.get(pid)
+    problem, tests = project.store.problems.get(pid), project.store.code_tests.get(pid)
     assert tests.setup == prompt
     assert run_solution(problem.solution, tests, LIMITS).passed
     cheat = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0\n"

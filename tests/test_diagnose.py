@@ -311,9 +311,8 @@ def test_two_workers_drain_one_queue_without_repeating_work(
 
 def test_drain_queue_skips_a_job_claimed_between_look_and_claim(project, monkeypatch):
     """The race two workers can hit: another process claims the job we just looked up."""
-    from acotd_tui.store import Store
-
     from acotd_tui.jobs.runner import drain_queue
+    from acotd_tui.store import Store
 
     first = project.store.jobs.create("diagnose", DiagnoseParams().to_job())
     second = project.store.jobs.create("diagnose", DiagnoseParams().to_job())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from acotd_tui.store import ProblemFilter
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.pipeline.random_arm import (
@@ -16,6 +15,7 @@ from acotd_tui.pipeline.random_arm import (
     random_pool,
 )
 from acotd_tui.pipeline.sampling import SamplingService
+from acotd_tui.store import ProblemFilter
 
 
 def test_random_arm_ignores_labels_and_keeps_the_acotd_cot_mix(demo_project):
@@ -166,9 +166,8 @@ def _fake_eval(store, name, bench, correct, *, cotqs=(4.0, 4.0), truncated=(), a
     """A finished evaluation with n = len(correct[0]) samples per item (no model needed)."""
     import statistics
 
-    from acotd_tui.store import EvalSample, problem_hash
-
     from acotd_tui.pipeline.evaluate import accuracy
+    from acotd_tui.store import EvalSample, problem_hash
 
     n = len(correct[0])
     ev = store.evals.ensure(
@@ -259,11 +258,11 @@ def test_paper_tables_layout_avg_and_reference_rows(project, tmp_path):
 
 def test_label_transition_matrix(demo_project):
     """Before/after labels from two students' attempts: counts and the problems that moved."""
-    from acotd_tui.store import NewAttempt, NewGrade
     from click.testing import CliRunner
 
     from acotd_tui.cli import main
     from acotd_tui.pipeline.transitions import label_transitions
+    from acotd_tui.store import NewAttempt, NewGrade
 
     store = demo_project.store
     pids = store.problems.ids(limit=6)
@@ -427,10 +426,9 @@ def test_thinking_off_on_the_tiny_student(demo_project):
 def test_experiment_refuses_a_short_plan_and_checked_labels_under_paper(demo_project):
     """Nothing is evaluated or taught when a plan cannot be filled (unless --accept-nearest),
     and --paper refuses a pool labelled under the "checked" rule."""
-    from acotd_tui.store import NewGrade
-
     from acotd_tui.jobs import submit
     from acotd_tui.pipeline.experiment import ExperimentParams
+    from acotd_tui.store import NewGrade
 
     store = demo_project.store
     hard = len(store.problems.ids(ProblemFilter(labels=("H",))))

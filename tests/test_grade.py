@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from acotd_tui.cli import main
 from acotd_tui.jobs import resume, spawn_worker, submit
-from acotd_tui.pipeline.aggregate import (
+from acotd_tui.labels.aggregate import (
     SampleGrade,
     aggregate,
     aggregate_emh,

@@ -81,7 +81,7 @@ def test_a_cancel_stops_a_running_batch_within_seconds(tiny_model_dir):
     generating = threading.Event()
     original = backend.generate_batch
 
-    def traced(batch):  # noqa: ANN001, ANN202
+    def traced(batch):
         generating.set()
         return original(batch)
 
@@ -183,13 +183,13 @@ def test_vllm_stop_aborts_the_running_chunk():
     class Engine:
         output_processor = SimpleNamespace(request_states={"0": None, "1": None})
 
-        def abort_request(self, ids):  # noqa: ANN001, ANN202
+        def abort_request(self, ids):
             aborted.extend(ids)
             released.set()
 
     backend._llm = SimpleNamespace(llm_engine=Engine())
 
-    def chat(batch):  # noqa: ANN001, ANN202
+    def chat(batch):
         released.wait(60)  # a long chunk: returns only when aborted
         return []
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from acotd_tui.store import NewGrade, StoreError
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
+from acotd_tui.decontam import NgramIndex
 from acotd_tui.errors import AcotdError
-from acotd_tui.pipeline.decontam import NgramIndex
 from acotd_tui.pipeline.review import ReviewService
 from acotd_tui.pipeline.sampling import SamplingService, algorithm2, largest_remainder, nearest_plan
+from acotd_tui.store import NewGrade, StoreError
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from acotd_tui.store import CodeTests
 
 from acotd_tui.code.isolation import Isolation, bwrap_prefix
 from acotd_tui.code.sandbox import (
@@ -33,6 +32,7 @@ from acotd_tui.code.sandbox import (
     private_run_dir,
     run_checker,
 )
+from acotd_tui.store import CodeTests
 
 KINDS = {
     "stdio": CodeTests(

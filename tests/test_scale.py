@@ -13,10 +13,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, PoolScope, ProblemFilter
 
 from acotd_tui.benchmarks import load_benchmark
-from acotd_tui.pipeline.decontam import benchmark_index
+from acotd_tui.decontam import benchmark_index
 from acotd_tui.pipeline.sampling import (
     Plan,
     SamplingRequest,
@@ -25,6 +24,7 @@ from acotd_tui.pipeline.sampling import (
     largest_remainder,
     nearest_plan,
 )
+from acotd_tui.store import SCHEME_LABELS, NewGrade, NewProblem, PoolScope, ProblemFilter
 
 SOURCES = ("gsm8k", "math", "numina")
 
@@ -340,8 +340,8 @@ def test_label_filtered_counts_match_the_scan(pooled):
 def test_decontamination_is_computed_once_and_only_for_what_changed(project, tmp_path, monkeypatch):
     import json
 
+    from acotd_tui import decontam
     from acotd_tui.importing import ImportOptions, import_files
-    from acotd_tui.pipeline import decontam
 
     as_math_test = ImportOptions(source="math", split="test")
     build_pool(project, n=200)
@@ -475,8 +475,8 @@ def test_migration_counts_the_labels_already_there(tmp_path):
 def test_the_one_off_check_runs_as_a_job_from_the_cli(project, monkeypatch):
     from click.testing import CliRunner
 
+    from acotd_tui import decontam
     from acotd_tui.cli import main
-    from acotd_tui.pipeline import decontam
 
     build_pool(project, n=120)
     result = CliRunner().invoke(main, ["sample", "decontaminate", "-p", str(project.root)])

@@ -6,6 +6,9 @@ import sqlite3
 import threading
 
 import pytest
+from click.testing import CliRunner
+
+from acotd_tui.cli import main
 from acotd_tui.store import (
     NewProblem,
     ProblemFilter,
@@ -14,9 +17,6 @@ from acotd_tui.store import (
     search_query,
 )
 from acotd_tui.store.migrations import MIGRATIONS, m010_problem_search, migrate
-from click.testing import CliRunner
-
-from acotd_tui.cli import main
 
 TEXTS = [
     "A triangle has sides 3, 4 and 5. Find its area.",

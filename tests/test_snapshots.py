@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from acotd_tui.store import EvalSample, NewCot, problem_hash
 
 from acotd_tui.app import AcotdApp
 from acotd_tui.project import Project
+from acotd_tui.store import EvalSample, NewCot, problem_hash
 
 FIXED = Path("/tmp/acotd-snapshots/demo")
 SIZE = (110, 34)

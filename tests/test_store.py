@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from acotd_tui.store import (
     MIGRATIONS,
     NewGrade,

@@ -8,7 +8,6 @@ import signal
 from collections import Counter
 
 import pytest
-from acotd_tui.store import CotFilter
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
@@ -18,6 +17,7 @@ from acotd_tui.pipeline.export import ExportParams, export_dataset
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.pipeline.teach import TeachParams, split_teacher_output
 from acotd_tui.pipeline.verify import VerifyParams, parse_consistency
+from acotd_tui.store import CotFilter
 
 from .test_diagnose import wait_for
 

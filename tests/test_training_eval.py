@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from acotd_tui.store import EvalSample
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
@@ -18,6 +17,7 @@ from acotd_tui.pipeline.experiment import ExperimentParams
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.pipeline.teach import TeachParams
 from acotd_tui.pipeline.verify import VerifyParams
+from acotd_tui.store import EvalSample
 from acotd_tui.training.job import TrainParams
 
 from .test_diagnose import wait_for
@@ -175,10 +175,9 @@ def test_eval_with_cotqs_and_overlap_refusal(demo_project, llm_server, point_at,
     point_at(project, llm_server, roles=("cotqs_judge",))
     llm_server.configure(default_reply=COTQS_REPLY)
     # A training set that (carelessly) contains a MATH500 problem.
-    from acotd_tui.store import NewGrade
-
     from acotd_tui.benchmarks import load_benchmark
     from acotd_tui.importing import import_files
+    from acotd_tui.store import NewGrade
 
     leak = load_benchmark("math500").items[0]
     path = tmp_path / "leak.jsonl"

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-from acotd_tui.store import CotFilter, ProblemFilter
 from textual.widgets import DataTable, Input, Select, Static
 
 from acotd_tui.app import AcotdApp
@@ -16,6 +15,7 @@ from acotd_tui.jobs import submit
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.pipeline.teach import TeachParams
 from acotd_tui.pipeline.verify import VerifyParams
+from acotd_tui.store import CotFilter, ProblemFilter
 
 SIZE = (120, 40)
 

@@ -12,7 +12,6 @@ import contextlib
 import json
 
 import pytest
-from acotd_tui.store import CotFilter
 from click.testing import CliRunner
 from textual.widgets import Input, Select, Static
 from textual.worker import WorkerCancelled
@@ -23,6 +22,7 @@ from acotd_tui.jobs import submit
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.pipeline.teach import TeachParams
 from acotd_tui.services import JOB_KINDS
+from acotd_tui.store import CotFilter
 
 SIZE = (120, 40)
 PAYLOADS = ["6:3:[/x]", "[bold", "[@click=app.quit]q[/]"]

@@ -51,7 +51,7 @@ RATE_LIMIT_TRIES = 30
 BUDGET_WAIT_S = 0.25
 
 
-def import_litellm():  # noqa: ANN201
+def import_litellm():
     """Import litellm quietly and offline.
 
     Without LITELLM_LOCAL_MODEL_COST_MAP it downloads a price map at import (these machines

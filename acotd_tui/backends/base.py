@@ -87,7 +87,9 @@ class GenerationResult:
     @classmethod
     def from_cache(cls, data: dict[str, Any]) -> GenerationResult:
         return cls(
-            **{k: data.get(k) for k in ("text", "reasoning", "finish_reason")},
+            text=data["text"],
+            reasoning=data.get("reasoning"),
+            finish_reason=data.get("finish_reason"),
             tokens_in=data.get("tokens_in") or 0,
             tokens_out=data.get("tokens_out") or 0,
             latency_s=data.get("latency_s") or 0.0,

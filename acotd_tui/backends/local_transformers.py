@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - the [local] extra is missing
     StoppingCriteriaList = list  # type: ignore[assignment,misc]
 
 
-class StopOnEvent(StoppingCriteria):  # type: ignore[misc,valid-type]
+class StopOnEvent(StoppingCriteria):
     """Ends `generate` at the next token once the backend's stop event is set."""
 
     def __init__(self, event: threading.Event) -> None:
@@ -133,7 +133,9 @@ class TransformersBackend(LocalBackend):
         source = self._resolve(self.role.model)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForCausalLM.from_pretrained(
+            # Any: a PreTrainedModel, or below the PeftModel around it (both have .to/.generate;
+            # transformers' wrapped `to` annotation rejects a device string).
+            model: Any = AutoModelForCausalLM.from_pretrained(
                 source, dtype=pick_dtype(self.role.dtype, self.device)
             )
         except OSError as exc:

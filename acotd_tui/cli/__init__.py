@@ -10,6 +10,8 @@ import gc
 import os
 import sqlite3
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -32,15 +34,21 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 class AcotdGroup(click.Group):
     """Turns user-facing errors into one line on stderr and a non-zero exit."""
 
-    def main(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Click's own usage errors (a negative `--limit`, a missing argument) print three
         lines: usage, a hint and the error. Here they print one, like every other error."""
-        standalone = kwargs.pop("standalone_mode", True)
-        if not standalone:
-            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
-        from_command_line = not args and kwargs.get("args") is None  # not CliRunner
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from_command_line = args is None  # not CliRunner
         try:
-            self._main_one_line(*args, **kwargs)
+            self._main_one_line(args, prog_name, complete_var, **extra)
         finally:
             if from_command_line:
                 # The interpreter's last garbage collection walks every object torch and
@@ -49,9 +57,15 @@ class AcotdGroup(click.Group):
                 gc.freeze()
         return None
 
-    def _main_one_line(self, *args: object, **kwargs: object) -> None:
+    def _main_one_line(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        **extra: Any,
+    ) -> None:
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[arg-type]
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "acotd"
             click.echo(f"error: {exc.format_message()} (see `{command} -h`)", err=True)
@@ -142,4 +156,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

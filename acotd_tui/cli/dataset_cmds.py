@@ -25,7 +25,7 @@ def _ratios(text: str | None) -> dict[str, float] | None:
     return parse_ratios(text) or None
 
 
-def sampling_options(f):  # noqa: ANN001, ANN201
+def sampling_options(f):
     for option in reversed(
         [
             click.option(
@@ -85,7 +85,7 @@ def _request(
     no_decontaminate,
     include_conflicts,
     accept_nearest,
-):  # noqa: ANN001, ANN202
+):
     return service.default_request(
         strategy=strategy,
         k=k,
@@ -99,7 +99,7 @@ def _request(
     )
 
 
-def _show_plan(plan) -> None:  # noqa: ANN001
+def _show_plan(plan) -> None:
     keys = list(plan.wanted)
     rows = [
         (
@@ -127,7 +127,7 @@ def sample_group() -> None:
 @sample_group.command("preview")
 @project_option
 @sampling_options
-def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
+def sample_preview(project_dir, **kw) -> None:
     """Counts per level the plan would take, and what is short."""
     from acotd_tui.pipeline.sampling import SamplingService
 
@@ -147,7 +147,7 @@ def sample_preview(project_dir, **kw) -> None:  # noqa: ANN001
     default=1,
     help="Distillation round: 2 when sampling from the labels of a student trained in round 1.",
 )
-def sample_create(name, project_dir, round_number, **kw) -> None:  # noqa: ANN001
+def sample_create(name, project_dir, round_number, **kw) -> None:
     """Create the dataset NAME (frozen: it never changes afterwards)."""
     from acotd_tui.names import NameKind, check_name
     from acotd_tui.pipeline.sampling import SamplingService
@@ -222,7 +222,7 @@ def teach_cmd(
     long_model,
     limit,
     from_reference,
-) -> None:  # noqa: ANN001
+) -> None:
     """Teacher CoTs for a dataset: short for Easy/Medium, long for Hard."""
     from acotd_tui.pipeline.teach import TeachParams
 
@@ -279,7 +279,7 @@ def verify_cmd(
     spot_check,
     top_up,
     from_reference,
-) -> None:  # noqa: ANN001
+) -> None:
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
     from acotd_tui.pipeline.verify import VerifyParams
 
@@ -328,7 +328,7 @@ def cots_group() -> None:
 @click.option("--kind", type=click.Choice(["short", "long"]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=50)
 @project_option
-def cots_list(dataset, review, kind, limit, project_dir) -> None:  # noqa: ANN001
+def cots_list(dataset, review, kind, limit, project_dir) -> None:
     from acotd_tui.store import CotFilter
 
     with open_project(project_dir) as project:
@@ -360,7 +360,7 @@ def cots_list(dataset, review, kind, limit, project_dir) -> None:  # noqa: ANN00
 def cots_show(cot_id: int, project_dir: str | None) -> None:
     with open_project(project_dir) as project:
         cot = project.store.cots.get(cot_id)
-        problem = project.store.problems.get(cot.problem_id)
+        problem = project.store.problems.find(cot.problem_id)
         log = project.store.cots.review_log(cot_id)
     click.echo(
         f"CoT {cot.id} for problem {cot.problem_id} ({cot.kind}, {cot.teacher}, generation {cot.generation})"

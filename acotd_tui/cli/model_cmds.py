@@ -65,7 +65,7 @@ def train_cmd(
     max_steps,
     merge,
     cpu,
-) -> None:  # noqa: ANN001
+) -> None:
     """LoRA SFT of the student on a dataset's verified CoTs (trl + peft, paper defaults)."""
     from acotd_tui.training.job import TrainParams
 
@@ -131,7 +131,7 @@ def eval_cmd(
     limit,
     cotqs,
     thinking,
-) -> None:  # noqa: ANN001
+) -> None:
     """Accuracy (mean ± std over n samples) and CoTQS of a model or base + adapter."""
     from acotd_tui.pipeline.evaluate import EvalParams
 
@@ -238,7 +238,7 @@ def experiment_cmd(
     baseline_models,
     paper,
     paper_reference,
-) -> None:  # noqa: ANN001
+) -> None:
     """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
     from acotd_tui.pipeline.experiment import METHODS, ExperimentParams
 
@@ -305,7 +305,7 @@ def experiment_cmd(
 )
 def results_cmd(
     project_dir, names, benchmarks, out, paper_reference, reference_file, transitions
-) -> None:  # noqa: ANN001
+) -> None:
     """Evaluation results in the paper's layout: Table 3 (baselines vs ACoTD) and Table 4
     (ablations vs ACoTD), Acc and CoTQS mean ± std."""
     from acotd_tui.pipeline.results import (

@@ -9,7 +9,7 @@ import click
 from .common import info, open_project, project_option, table
 
 
-def _service(project):  # noqa: ANN001, ANN202
+def _service(project):
     from acotd_tui.pipeline.review import ReviewService
 
     return ReviewService(project.store, project.config.grading.scheme)

@@ -70,7 +70,7 @@ def diagnose_cmd(
         run_stage(project, "diagnose", params.to_job(), background=background)
 
 
-def print_review_stats(project) -> None:  # noqa: ANN001
+def print_review_stats(project) -> None:
     from acotd_tui.pipeline.review import ReviewService
 
     from .common import table

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acotd_tui.code.isolation import (
     BOX,
@@ -217,7 +218,7 @@ def checker_spec(
     }
 
 
-def run_checker(spec: dict, python: str, timeout_s: float, **popen: object) -> dict:
+def run_checker(spec: dict, python: str, timeout_s: float, **popen: Any) -> dict:
     """Start the checker, hand it the spec, read its report from its stdout (not a file)."""
     proc = subprocess.Popen(
         [python, "-I", str(CODE_DIR / "checker.py")],
@@ -227,7 +228,7 @@ def run_checker(spec: dict, python: str, timeout_s: float, **popen: object) -> d
         cwd=spec["stderr_path"].rsplit("/", 1)[0],
         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         start_new_session=True,  # no terminal; its process group holds the sandbox too
-        **popen,  # type: ignore[arg-type]
+        **popen,
     )
     try:
         out, err = proc.communicate(json.dumps(spec).encode(), timeout=timeout_s)
@@ -251,7 +252,7 @@ def parse_report(report: dict, n_cases: int) -> tuple[list[TestOutcome], list[st
     if not isinstance(raw, list) or len(raw) != n_cases:
         cause = report.get("error") if report.get("error") in STATUSES else "crash"
         detail = str(report.get("detail") or "the checker returned no verdict")
-        first = [TestOutcome(0, cause, detail)] if n_cases else []
+        first = [TestOutcome(0, str(cause), detail)] if n_cases else []
         return first + [TestOutcome(i, "not_run") for i in range(1, n_cases)], [], detail
     outcomes = []
     for i, o in enumerate(raw):

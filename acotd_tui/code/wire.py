@@ -23,7 +23,7 @@ class WireError(ValueError):
     """A value that is not plain data (or a reply that does not decode to plain data)."""
 
 
-def encode(value, depth: int = 0):  # noqa: ANN001, ANN201 - any plain value
+def encode(value, depth: int = 0):  # any plain value
     """Plain data to JSON-able form. Numbers and sequences of foreign types (numpy scalars,
     list subclasses) become their plain equivalents; anything else is refused."""
     if depth > MAX_DEPTH:
@@ -53,7 +53,7 @@ def encode(value, depth: int = 0):  # noqa: ANN001, ANN201 - any plain value
     raise WireError(f"a {type(value).__name__} is not plain data")
 
 
-def decode(data, depth: int = 0):  # noqa: ANN001, ANN201
+def decode(data, depth: int = 0):
     """JSON-parsed data to exact built-in values; anything unexpected raises WireError."""
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")

@@ -30,17 +30,17 @@ All files of one call are one transaction; `dry_run` runs it in full and rolls b
 from __future__ import annotations
 
 import sqlite3
-from itertools import chain, islice
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from acotd_tui.answers import extract_final_answer, split_reasoning
 from acotd_tui.checking import AnswerChecker
 from acotd_tui.errors import ImportFailure
-from acotd_tui.pipeline.step_labels import emh_from_first_error
+from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.store import NewProblem, Store
 from acotd_tui.store.attempts import NewAttempt
 from acotd_tui.store.grades import NewGrade
@@ -395,13 +395,13 @@ def _problem_id(
                 kind="unmatched",
             )
         rep.problems_added += store.problems.insert_rows(
+            conn,
             [
                 store.problems.prepare(
                     NewProblem(problem=p.problem, answer=p.reference, source=default_source),
                     None,
                 )
             ],
-            conn,
         )
         pid = store.problems.id_by_hash(p.problem)
     cache[p.problem] = int(pid or 0)
@@ -491,7 +491,10 @@ def _check_and_insert(
 ) -> None:
     references = {
         pid: prob.answer
-        for pid, prob in ((i, store.problems.get(i)) for i in {p.problem_id for p in new})
+        for pid, prob in (
+            (i, store.problems.find(i))
+            for i in {p.problem_id for p in new if p.problem_id is not None}
+        )
         if prob
     }
     finals = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.errors import ImportFailure
-from acotd_tui.store import Store
+from acotd_tui.store import CodeTests, Store
 from acotd_tui.store.problems import Problems
 
 from .code_shapes import CodePlan
@@ -271,21 +271,21 @@ def _import_one(
     dropped: set[str] = set()
     chunk: list[tuple] = []
     chunk_locations: list[str] = []
-    tests: list[tuple[bytes, object]] = []
+    tests: list[tuple[bytes, CodeTests]] = []
     prepare = Problems.prepare
     notes: list[Note] = []
     refused: list[tuple[str, str]] = []
     refused_kinds: Counter[str] = Counter()
 
     def flush() -> None:
-        added = store.problems.insert_rows(chunk, conn)
+        added = store.problems.insert_rows(conn, chunk)
         report.added += added
         if added < len(chunk):
             _note_other_answers(store, conn, chunk, chunk_locations, report)
         chunk_locations.clear()
         if tests:  # code problems: their tests, keyed by the (possibly pre-existing) problem id
             ids = store.problems.ids_for_hashes(conn, [h for h, _ in tests])
-            store.tests.insert(conn, [(ids[h], t) for h, t in tests])  # type: ignore[misc]
+            store.code_tests.insert(conn, [(ids[h], t) for h, t in tests])
             tests.clear()
         chunk.clear()
 
@@ -399,7 +399,7 @@ def import_files(
     except sqlite3.Error as exc:
         raise ImportFailure(f"cannot write to the store: {exc}; nothing was imported") from None
     # issue 14: check the new problems against the benchmark sets in use (stored once).
-    from acotd_tui.pipeline.decontam import mark_new_problems
+    from acotd_tui.decontam import mark_new_problems
 
     mark_new_problems(store)
     return ImportReport(reports)

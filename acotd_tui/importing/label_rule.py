@@ -1,7 +1,7 @@
 """One rule for a problem's label when several experts' labels of its attempts disagree.
 
 ProcessBench-style files hold several models' solutions to one problem, each with an expert
-step label that maps to E/M/H (pipeline/step_labels.py). Every attempt keeps its own grade;
+step label that maps to E/M/H (labels/step_labels.py). Every attempt keeps its own grade;
 the problem's label is the majority of those labels, a tie going to the harder label (H over M
 over E: a problem some experts saw students fail on is not called easy on a coin flip).
 Attempts whose label is undecided (a right answer through a wrong step) do not vote. Any

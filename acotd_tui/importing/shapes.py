@@ -242,11 +242,11 @@ class ShapePlan:
         for canonical, paths in self._paths.items():
             if len(paths) == 1 and paths[0].simple:
                 key = paths[0].text
-                getters[canonical] = lambda r, key=key: r.get(key, MISSING)
+                getters[canonical] = _field_getter(key)
             elif len(paths) == 1:
                 getters[canonical] = paths[0].resolve
             else:
-                getters[canonical] = lambda r, paths=paths: _joined(r, paths)
+                getters[canonical] = _joined_getter(paths)
         return getters
 
     def path(self, canonical: str) -> list[FieldPath]:
@@ -359,7 +359,7 @@ class ShapePlan:
         if len(answer) > LONG_ANSWER_CHARS:
             notes.append(Note.LONG_ANSWER)
 
-        metadata = {}
+        metadata: dict[str, Any] = {}
         for k, v in record.items():
             if k in self.used:
                 continue
@@ -385,6 +385,14 @@ class ShapePlan:
             metadata=metadata or None,
             source_row=row,
         )
+
+
+def _field_getter(key: str) -> Callable[[Record], Any]:
+    return lambda record: record.get(key, MISSING)
+
+
+def _joined_getter(paths: list[FieldPath]) -> Callable[[Record], Any]:
+    return lambda record: _joined(record, paths)
 
 
 def _joined(record: Record, paths: list[FieldPath]) -> Any:
@@ -444,9 +452,9 @@ def plan_for(first: Record, mapping: Mapping[str, str] | None = None) -> ShapePl
             continue
         taken = {_root(v) for v in fields.values()}
         for alias in aliases:
-            key = alias if alias in keys else by_lower.get(alias)
-            if key is not None and key not in taken and key not in mapped_roots:
-                fields[canonical] = key
+            found = alias if alias in keys else by_lower.get(alias)
+            if found is not None and found not in taken and found not in mapped_roots:
+                fields[canonical] = found
                 break
     if "problem" not in fields:
         raise RecordError(

@@ -46,7 +46,7 @@ class JobContext:
     stopped_by: str | None = None
 
     @property
-    def store(self):  # noqa: ANN201
+    def store(self):
         return self.project.store
 
     @property

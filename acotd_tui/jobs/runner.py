@@ -38,10 +38,10 @@ KINDS: dict[str, str] = {
     "teach": "acotd_tui.pipeline.teach:run_job",
     "verify": "acotd_tui.pipeline.verify:run_job",
     "export": "acotd_tui.pipeline.export:run_job",
-    "train": "acotd_tui.training.job:run_job",
+    "train": "acotd_tui.pipeline.train:run_job",
     "eval": "acotd_tui.pipeline.evaluate:run_job",
     "experiment": "acotd_tui.pipeline.experiment:run_job",
-    "decontaminate": "acotd_tui.pipeline.decontam:run_job",  # issue 14
+    "decontaminate": "acotd_tui.decontam:run_job",  # issue 14
 }
 
 

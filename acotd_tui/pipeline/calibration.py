@@ -4,7 +4,7 @@ Three yardsticks, all real data:
 - answer correctness: on model solutions whose correctness is known (GSM8K's four GPT-3
   systems, Qwen2.5-Math samples), does the judge say Easy exactly when the answer is right?
 - E/M/H: on ProcessBench solutions, the label implied by the human experts' earliest wrong
-  step (pipeline/step_labels.py) against the judge's label;
+  step (labels/step_labels.py) against the judge's label;
 - humans: in a project, the judge's latest label against every human label.
 The judge runs through the normal grading stage in a scratch project, so what is measured
 is exactly what `acotd grade` would do, cache and retries included.
@@ -18,15 +18,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acotd_tui.answers import extract_last_boxed
 from acotd_tui.jobs import submit
+from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS
 
 from .grade import GradeParams
 from .review import cohens_kappa, confusion_matrix
-from .step_labels import emh_from_first_error
 
 
 @dataclass
@@ -42,7 +43,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sample_jsonl(path: Path, n: int, rng: random.Random) -> list[dict]:
+def _sample_jsonl(path: Path, n: int, rng: random.Random) -> list[dict[str, Any]]:
     rows = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
@@ -122,11 +123,10 @@ def _agreements(project: Project, files: dict[str, Path]) -> list[AgreementRow]:
     pb_pairs: list[tuple[str, str]] = []
     for pid in store.attempts.problem_ids_with_attempts():
         problem = store.problems.get(pid)
-        assert problem is not None
         for grade in store.grades.history(pid, "emh"):
             if grade.attempt_id is None or grade.label is None:
                 continue
-            attempt = store.attempts.get(grade.attempt_id)
+            attempt = store.attempts.find(grade.attempt_id)
             if attempt is None or attempt.correct is None:
                 continue
             per_source.setdefault(problem.source, []).append((attempt.correct, grade.label))

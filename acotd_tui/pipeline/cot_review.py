@@ -46,7 +46,7 @@ class CotReviewService:
 
     def edit(self, cot_id: int, reasoning: str, answer_text: str) -> Cot:
         cot = self.store.cots.get(cot_id)
-        problem = self.store.problems.get(cot.problem_id)
+        problem = self.store.problems.find(cot.problem_id)
         if problem is not None and problem.domain == "code":
             from acotd_tui.code.sandbox import extract_code
 

@@ -135,7 +135,7 @@ def plan(
     already = 0
     for start in range(0, len(ids), 2000):
         batch = store.problems.get_many(ids[start : start + 2000])
-        tests = store.tests.get_many([p.id for p in batch if p.domain == "code"])
+        tests = store.code_tests.get_many([p.id for p in batch if p.domain == "code"])
         for problem in batch:
             domain = "code" if problem.domain == "code" else "math"
             messages = templates[domain].render(problem=problem.problem)
@@ -244,10 +244,10 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     checker = OutcomeChecker.for_project(project)
     try:
         sink = AttemptSink(ctx, checker, model_id)
-        model_id = role.model
+        served_model = role.model
         if params.adapter:
-            model_id = f"{role.model}|{adapter_path(project, params.adapter)}"
-        summary = await run_requests(ctx, backend, items, sink, model_id=model_id)
+            served_model = f"{role.model}|{adapter_path(project, params.adapter)}"
+        summary = await run_requests(ctx, backend, items, sink, model_id=served_model)
     finally:
         await backend.aclose()
         checker.close()

@@ -40,7 +40,7 @@ from acotd_tui.benchmarks import BenchItem, load_benchmark
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
-from acotd_tui.store import EvalSample, problem_hash
+from acotd_tui.store import Eval, EvalSample, problem_hash
 from acotd_tui.templates import load_template
 
 from .grade import shorten_cot
@@ -109,11 +109,12 @@ def parse_cotqs(text: str) -> tuple[float, float, float] | None:
             continue
         if isinstance(obj, dict):
             try:
-                values = tuple(float(obj[c]) for c in CRITERIA)
+                coherence, completeness, factual = (float(obj[c]) for c in CRITERIA)
             except (KeyError, TypeError, ValueError):
                 continue
+            values = (coherence, completeness, factual)
             if all(1 <= v <= 5 for v in values):
-                return values  # type: ignore[return-value]
+                return values
     return None
 
 
@@ -189,7 +190,7 @@ class CotqsSink:
     def write(
         self, conn: sqlite3.Connection, rows: list[tuple[int, tuple[int, int, float, float, float]]]
     ) -> None:
-        by_eval: dict[int, list] = {}
+        by_eval: dict[int, list[Any]] = {}
         for eval_id, score in rows:
             by_eval.setdefault(eval_id, []).append(score)
         for eval_id, scores in by_eval.items():
@@ -252,7 +253,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                 f"{bench}: {overlap} problems were in the training set of {adapter_label}; refusing to evaluate (decontaminate the dataset)"
             )
     work: list[WorkItem[EvalTarget]] = []
-    evals = {}
+    evals: dict[str, Eval] = {}
     already = 0
     for bench, items in items_by_bench.items():
         ev = store.evals.ensure(
@@ -317,8 +318,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
             statistics.fmean((s.coherence + s.completeness + s.factual) / 3 for s in judged)
             if judged
             else None
-        )  # type: ignore[operator]
-        detail = (
+        )
+        detail: dict[str, Any] = (
             {
                 c: statistics.fmean(getattr(s, a) for s in judged)
                 for c, a in zip(CRITERIA, ("coherence", "completeness", "factual"), strict=True)
@@ -329,7 +330,7 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         detail["judged"] = len(judged)
         runs = [
             statistics.fmean(
-                (s.coherence + s.completeness + s.factual) / 3  # type: ignore[operator]
+                (s.coherence + s.completeness + s.factual) / 3
                 for s in judged
                 if s.sample_index == j
             )
@@ -362,7 +363,9 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
     }
 
 
-async def _cotqs(ctx: JobContext, evals: dict, items_by_bench: dict[str, list[BenchItem]]) -> int:
+async def _cotqs(
+    ctx: JobContext, evals: dict[str, Eval], items_by_bench: dict[str, list[BenchItem]]
+) -> int:
     project, store = ctx.project, ctx.store
     role = project.config.role("cotqs_judge")
     template = load_template(project.config.eval.cotqs_prompt, project.root)

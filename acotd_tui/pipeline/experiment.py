@@ -169,7 +169,7 @@ def _acotd_long_share(ctx: JobContext, params: ExperimentParams) -> float:
 
 def _trained(ctx: JobContext, run: str) -> bool:
     try:
-        return ctx.store.train_runs.get(run).status == "done"
+        return bool(ctx.store.train_runs.get(run).status == "done")
     except StoreError:
         return False
 

@@ -66,7 +66,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
     template = load_template(project.config.diagnose.prompt, project.root)
     code_template = load_template(project.config.code.diagnose_prompt, project.root)
     rows: list[dict[str, Any]] = []
-    skipped = Counter()
+    skipped: Counter[str] = Counter()
     teachers: Counter[str] = Counter()
     prompts: set[str] = set()
     for item in items:
@@ -299,3 +299,14 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
     result = export_dataset(ctx.project, params)
     ctx.advance(1)
     return result
+
+
+def ensure_export(project: Project, dataset: str) -> Path:
+    """The dataset's TRL export, made now if there is none yet (what training reads)."""
+    store = project.store
+    ds = store.datasets.get(dataset)
+    for record in reversed(store.datasets.exports(ds.id)):
+        if record.format == "trl" and Path(record.path).exists():
+            return Path(record.path)
+    export_dataset(project, ExportParams(dataset=dataset, formats=["trl"]))
+    return Path(store.datasets.exports(ds.id)[-1].path)

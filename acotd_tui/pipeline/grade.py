@@ -6,7 +6,7 @@ For every selected problem with student attempts:
    (pipeline/judge_parse.py); an unparseable or refused reply is asked again (a new request,
    another seed, temperature at least 0.3), up to `grading.max_parse_retries` times, then the
    sample is marked needs-review. Nothing is guessed.
-2. per problem: the samples are aggregated (pipeline/aggregate.py); a judge label that
+2. per problem: the samples are aggregated (labels/aggregate.py); a judge label that
    contradicts the symbolic check is kept, flagged, and sent to the review queue.
 Every grade is appended to the history with its grader, prompt version and rationale. A
 human label is never touched: the store derives the current label with the human first.
@@ -31,11 +31,11 @@ from acotd_tui.backends.base import ChatRequest
 from acotd_tui.config import ModelRole
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
+from acotd_tui.labels.aggregate import GRADING_RULES, SampleGrade, aggregate, sample_conflict
 from acotd_tui.project import Project
 from acotd_tui.store import Attempt, NewGrade, ProblemFilter
 from acotd_tui.templates import PromptTemplate, load_template
 
-from .aggregate import GRADING_RULES, SampleGrade, aggregate, sample_conflict
 from .judge_parse import EMH_SCHEMA, ZTE_SCHEMA, JudgeParseError, parse_verdict
 from .prm import PRMScorer, level_from_score, split_steps
 

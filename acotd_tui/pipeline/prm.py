@@ -55,7 +55,7 @@ class PRMScorer:
 
         from acotd_tui.backends.local_transformers import pick_device, pick_dtype
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
         self.device = pick_device(self.role.device)
         dtype = pick_dtype(self.role.dtype, self.device)
         remote = bool(self.role.extra.get("trust_remote_code", False))

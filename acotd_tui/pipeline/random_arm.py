@@ -19,11 +19,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from acotd_tui.decontam import benchmark_index
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import Dataset, ProblemFilter
 
-from .decontam import benchmark_index
 from .sampling import SamplingService, largest_remainder
 
 UNLABELLED = "-"

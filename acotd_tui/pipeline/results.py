@@ -279,7 +279,7 @@ def shortfall_notes(store: Store, table: ResultsTable) -> list[str]:
     from .verify import set_status
 
     notes = []
-    adapters = {}
+    adapters: dict[str, str] = {}
     for (row, _), e in table.cells.items():
         if e.adapter:
             adapters.setdefault(row, e.adapter)

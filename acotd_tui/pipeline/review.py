@@ -49,7 +49,7 @@ class ReviewService:
         self.scheme = scheme
 
     def _check_problem(self, problem_id: int) -> None:
-        if self.store.problems.get(problem_id) is None:
+        if self.store.problems.find(problem_id) is None:
             raise AcotdError(f"no problem {problem_id}")
 
     def set_label(self, problem_id: int, label: str, note: str | None = None) -> str:
@@ -98,7 +98,8 @@ class ReviewService:
                 attempts = self.store.attempts.for_problems(chunk)
                 for problem in self.store.problems.get_many(chunk):
                     label = labels.get(problem.id)
-                    first = (attempts.get(problem.id) or [None])[0]
+                    found = attempts.get(problem.id)
+                    first = found[0] if found else None
                     writer.writerow(
                         {
                             "problem_id": problem.id,
@@ -156,7 +157,7 @@ class ReviewService:
                     )
                 continue
             first[pid] = (line, label)
-            if self.store.problems.get(pid) is None:
+            if self.store.problems.find(pid) is None:
                 raise AcotdError(f"{path}, line {line}: no problem {pid}")
             existing = current.get(pid)
             if existing is not None and existing.human_label == label:

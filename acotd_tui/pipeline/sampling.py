@@ -31,11 +31,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from acotd_tui.decontam import ensure_checked
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
-
-from .decontam import ensure_checked
 
 if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
     import numpy as np
@@ -67,7 +66,10 @@ def algorithm2(k_medium: int, available: dict[str, int]) -> dict[str, int]:
     n_m = available.get("M", 0)
     if n_m == 0:
         raise AcotdError("adaptive_medium needs Medium-labelled problems, and the pool has none")
-    half_up = lambda x: int(math.floor(x + 0.5))  # noqa: E731
+
+    def half_up(x: float) -> int:
+        return int(math.floor(x + 0.5))
+
     return {
         "E": half_up(k_medium * available.get("E", 0) / n_m),
         "M": k_medium,
@@ -126,7 +128,8 @@ class LazyPool(Mapping[str, list[int]]):
         return self._dropped
 
     def __getitem__(self, label: str) -> list[int]:
-        return self.array(label).tolist()
+        ids: list[int] = self.array(label).tolist()
+        return ids
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._scope.labels)
@@ -252,7 +255,10 @@ class SamplingService:
         scope = self.scope(request)
         counts = self.store.pool.counts(scope)
         held_ok = request.include_conflicts
-        kept = lambda held: held_ok or not held  # noqa: E731
+
+        def kept(held: int) -> bool:
+            return held_ok or not held
+
         available = {
             label: sum(n for (lab, held), n in counts.items() if lab == label and kept(held))
             for label in labels
@@ -262,7 +268,7 @@ class SamplingService:
             "contaminated": 0,
         }
         key = None
-        if request.decontaminate and sum(available.values()):
+        if request.decontaminate and any(available.values()):
             key = self.decontam_fingerprint()
             for (label, held), n in self.store.pool.contaminated_counts(scope, key).items():
                 if kept(held):

@@ -95,8 +95,8 @@ def parse_consistency(text: str) -> bool | None:
             obj = json.loads(candidate)
         except json.JSONDecodeError:
             continue
-        if isinstance(obj, dict) and isinstance(obj.get("consistent"), bool):
-            return obj["consistent"]
+        if isinstance(obj, dict) and isinstance(consistent := obj.get("consistent"), bool):
+            return consistent
     found = {
         m.lower()
         for m in re.findall(r"\bconsistent\W{0,4}(true|false|yes|no)\b", body, flags=re.IGNORECASE)
@@ -129,7 +129,7 @@ def check_answers(
     if not cots:
         return out
     problems = {p.id: p for p in store.problems.get_many(sorted({c.problem_id for c in cots}))}
-    tests = store.tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
+    tests = store.code_tests.get_many([pid for pid, p in problems.items() if p.domain == "code"])
     submissions = [
         Submission(
             problems[c.problem_id].domain,
@@ -337,8 +337,8 @@ def _unused_pool(project: Project, dataset: Dataset) -> dict[str, list[int]]:
     params = dataset.params
     if dataset.strategy == RANDOM_POOL:
         wanted = {f.name for f in fields(RandomArmRequest)}
-        request = RandomArmRequest(**{k: v for k, v in params.items() if k in wanted})
-        pool, _ = random_pool(project, request)
+        arm_request = RandomArmRequest(**{k: v for k, v in params.items() if k in wanted})
+        pool, _ = random_pool(project, arm_request)
         by_label = {UNLABELLED: pool}
     else:
         wanted = {f.name for f in fields(SamplingRequest)}

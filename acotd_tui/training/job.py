@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,17 +65,10 @@ def training_config(project: Project, hyper: dict[str, Any]) -> TrainingConfig:
         raise AcotdError(f"training.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def ensure_export(project: Project, dataset: str) -> Path:
-    """The dataset's TRL export, made now if there is none yet."""
-    store = project.store
-    ds = store.datasets.get(dataset)
-    for record in reversed(store.datasets.exports(ds.id)):
-        if record.format == "trl" and Path(record.path).exists():
-            return Path(record.path)
-    from acotd_tui.pipeline.export import ExportParams, export_dataset
-
-    export_dataset(project, ExportParams(dataset=dataset, formats=["trl"]))
-    return Path(store.datasets.exports(ds.id)[-1].path)
+# The dataset's TRL export, made when there is none yet. The export stage belongs to the
+# pipeline, which training may not import (import-linter contract): the `train` job's entry,
+# acotd_tui.pipeline.train, hands it in.
+ExportFor = Callable[[Project, str], Path]
 
 
 def resolve_model(project: Project, model: str) -> str:
@@ -100,7 +94,7 @@ def check_hardware(model: str, device: str) -> int:
     return params
 
 
-def run_job(ctx: JobContext) -> dict[str, Any]:
+def run_job(ctx: JobContext, ensure_export: ExportFor) -> dict[str, Any]:
     params = TrainParams.from_job(ctx.params)
     project, store = ctx.project, ctx.store
     dataset = store.datasets.get(params.dataset)

@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             self.last_time = time.perf_counter()
             self.tokens_per_s: list[float] = []
 
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_train_begin(self, args, state, control, **kwargs):
             self.start_step = state.global_step  # > 0 when resuming from a checkpoint
 
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             now = time.perf_counter()
             speed = None
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             if metrics:
                 store.train_runs.add_metrics(spec.run_id, metrics)
 
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_step_end(self, args, state, control, **kwargs):
             if spec.job_id is not None:
                 store.jobs.progress(
                     spec.job_id,
@@ -252,10 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         "cancelled": stop["requested"],
     }
     if not stop["requested"]:
-        trainer.model.save_pretrained(spec.adapter_dir)
+        # trl annotates trainer.model as PreTrainedModel | nn.Module | None; here it is the
+        # PeftModel trl built from the LoRA config.
+        trained: Any = trainer.model
+        trained.save_pretrained(spec.adapter_dir)
         tokenizer.save_pretrained(spec.adapter_dir)
         if spec.merge:
-            merged = trainer.model.merge_and_unload()
+            merged = trained.merge_and_unload()
             merged.save_pretrained(Path(spec.output_dir) / "merged")
             tokenizer.save_pretrained(Path(spec.output_dir) / "merged")
     (Path(spec.output_dir) / "result.json").write_text(

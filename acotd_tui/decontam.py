@@ -67,7 +67,7 @@ class NgramIndex:
         )
 
 
-def benchmark_index(names: Iterable[str], n: int, store=None) -> NgramIndex:  # noqa: ANN001
+def benchmark_index(names: Iterable[str], n: int, store: Store | None = None) -> NgramIndex:
     from acotd_tui.benchmarks import load_benchmark
 
     index = NgramIndex(n)

@@ -52,6 +52,16 @@ def check_numbers(params: Mapping[str, Any]) -> None:
             raise AcotdError(f"--{key.replace('_', '-')} must be 0 or more (got {value!r})")
 
 
+def check_benchmarks(project: Project, names: list[str]) -> None:
+    """An unknown benchmark (or SOURCE/SPLIT with no imported problems) is refused here, not
+    in the job: `eval --benchmark nosuch` once left a `failed` eval (and experiment) row."""
+    from acotd_tui.benchmarks import BUNDLED, load_benchmark
+
+    for name in names:
+        if name not in BUNDLED:
+            load_benchmark(name, project.store)  # AcotdError naming it
+
+
 def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
     """Raise AcotdError for parameters the job would fail on at once; write nothing."""
     check_numbers(params)
@@ -65,6 +75,8 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
         training_config(project, dict(params["hyper"]))  # the config's own bounds, one line
     if kind == "train" and params.get("name"):
         check_name(params["name"], NameKind.RUN)
+    if kind in ("eval", "experiment"):
+        check_benchmarks(project, params.get("benchmarks") or project.config.eval.benchmarks)
     if kind == "experiment":
         name = check_name(params.get("name"), NameKind.EXPERIMENT)
         # Its datasets, runs and evals are named `<name>-<method>`: those must pass too.

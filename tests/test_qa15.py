@@ -1,0 +1,105 @@
+"""Issue 15 as a hostile user found it after the merge: inputs the first round let through.
+
+Each test is one input that once slipped past (a failed job row left behind, a traceback, a
+silently ignored or silently chosen value)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from acotd_tui.cli import main
+from acotd_tui.pipeline.sampling import SamplingService
+from acotd_tui.project import Project
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def one_line_error(result, *needles: str) -> None:
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def job_count(project: Project) -> int:
+    return len(project.store.jobs.list(limit=100_000))
+
+
+def test_unknown_benchmark_is_refused_before_a_job_row(demo_project):
+    """`eval --benchmark nosuch` and `experiment --benchmark nosuch` left `failed` rows."""
+    root = str(demo_project.root)
+    before = job_count(demo_project)
+    for args in (
+        ["eval", "--benchmark", "nosuch"],
+        ["eval", "--benchmark", "nosource/nosplit"],
+        ["eval", "--benchmark", "nosuch", "--background"],
+        ["experiment", "e1", "--benchmark", "nosuch", "--no-baseline"],
+        ["experiment", "e1", "--benchmark", "nosuch"],
+    ):
+        one_line_error(run(*args, "-p", root), "nosuch" if "nosuch" in args else "nosource")
+    assert job_count(demo_project) == before
+
+
+def test_ratios_with_a_strategy_that_ignores_them_are_refused(demo_project):
+    """`sample create x --ratios 1:2:3` under the default adaptive strategy planned the
+    adaptive mix and said nothing: the typed ratios were silently dropped."""
+    root = str(demo_project.root)
+    for strategy in ("adaptive", "adaptive_medium", "random"):
+        one_line_error(
+            run("sample", "preview", "--strategy", strategy, "--ratios", "1:2:3", "-p", root),
+            "--ratios",
+            strategy,
+        )
+    one_line_error(run("sample", "create", "x", "--ratios", "1:2:3", "-p", root), "--ratios")
+    assert [d.name for d in demo_project.store.datasets.all()] == []
+    ok = run("sample", "preview", "--strategy", "fixed", "--ratios", "1:2:3", "-p", root)
+    assert ok.exit_code == 0, ok.stderr
+
+
+def _review_csv(demo_project: Project, tmp_path: Path) -> tuple[Path, int]:
+    path = tmp_path / "labels.csv"
+    assert run("review", "export", str(path), "-p", str(demo_project.root)).exit_code == 0
+    pid = demo_project.store.problems.ids()[0]
+    return path, pid
+
+
+def test_review_csv_with_a_huge_field_is_one_line(demo_project, tmp_path):
+    path, pid = _review_csv(demo_project, tmp_path)
+    path.write_text(f"problem_id,human_label,note\n{pid},E,{'x' * 200_000}\n")
+    history = len(demo_project.store.grades.history(pid, "emh"))
+    one_line_error(run("review", "import", str(path), "-p", str(demo_project.root)), str(path))
+    assert len(demo_project.store.grades.history(pid, "emh")) == history
+
+
+def test_review_csv_with_two_label_columns_is_refused(demo_project, tmp_path):
+    """`problem_id,human_label,human_label` / `7,E,H`: the reader kept the last column."""
+    path, pid = _review_csv(demo_project, tmp_path)
+    path.write_text(f"problem_id,human_label,human_label\n{pid},E,H\n")
+    history = len(demo_project.store.grades.history(pid, "emh"))
+    one_line_error(
+        run("review", "import", str(path), "-p", str(demo_project.root)), "human_label", "twice"
+    )
+    assert len(demo_project.store.grades.history(pid, "emh")) == history
+
+
+def test_review_csv_with_a_non_numeric_id_names_it(demo_project, tmp_path):
+    path, _ = _review_csv(demo_project, tmp_path)
+    path.write_text("problem_id,human_label\nabc,E\n")
+    one_line_error(
+        run("review", "import", str(path), "-p", str(demo_project.root)),
+        "line 2",
+        "problem_id 'abc'",
+    )
+
+
+def test_sampling_service_still_takes_ratios_from_the_screen(demo_project):
+    """The refusal is the CLI's: the service (and so the Sampling screen) is unchanged."""
+    service = SamplingService(demo_project)
+    plan = service.preview(service.default_request(strategy="fixed", k=6, ratios={"E": 1.0}))
+    assert plan.wanted["E"] == 6

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from acotd_tui.cli import main
@@ -103,3 +104,32 @@ def test_sampling_service_still_takes_ratios_from_the_screen(demo_project):
     service = SamplingService(demo_project)
     plan = service.preview(service.default_request(strategy="fixed", k=6, ratios={"E": 1.0}))
     assert plan.wanted["E"] == 6
+
+
+async def test_a_fatal_error_stops_a_budget_narrowed_stream_at_once(llm_server):
+    """With the budget room for one request at a time, the feeder waits on the budget. A
+    fatal error (bad key, dead endpoint) closed the stream while the request's settlement
+    woke that wait: Python 3.11's `wait_for` then swallowed the cancel and the feeder went on
+    paying for every remaining request, one by one, after the job had failed (a dead endpoint
+    took 40 s to stop instead of 2; a 401 sent all of them)."""
+    from acotd_tui.backends import Budget
+    from acotd_tui.backends.api import LiteLLMBackend
+    from acotd_tui.config import Limits
+    from acotd_tui.errors import BackendError
+
+    from .test_backend_api import collect, requests, role
+
+    llm_server.configure(rules=[{"contains": "q", "fault": "401"}])
+    backend_role = role(llm_server)
+    reqs = requests(12)
+    probe = LiteLLMBackend(backend_role, Limits())
+    worst = probe.pricing.cost(*probe._estimate_tokens(reqs[0]))
+    for _ in range(3):  # the race was lost most of the time; three tries make it certain
+        llm_server.reset()
+        llm_server.configure(rules=[{"contains": "q", "fault": "401"}])
+        budget = Budget(cap_usd=1.5 * worst)  # room for one request in flight
+        backend = LiteLLMBackend(backend_role, Limits(concurrency=4), budget)
+        with pytest.raises(BackendError, match="refused the credentials"):
+            await collect(backend, reqs)
+        assert len(llm_server.log()) == 1
+        assert budget.reserved == 0

@@ -14,7 +14,6 @@ exception classes subclass the OpenAI SDK's, so one retry policy serves both pat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import importlib.util
 import json
@@ -424,8 +423,14 @@ class LiteLLMBackend:
                     log.info(
                         "budget left cannot cover every request in flight: running fewer at once"
                     )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), BUDGET_WAIT_S)
+                # Not `wait_for`: on Python 3.11 it swallows a cancel that lands as the wait
+                # ends, and the feeder, closed after a fatal error, went on paying for every
+                # request left. `asyncio.wait` lets the cancel through.
+                waiter = asyncio.ensure_future(settled.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=BUDGET_WAIT_S)
+                finally:
+                    waiter.cancel()
 
         async def feed() -> int:
             started = 0

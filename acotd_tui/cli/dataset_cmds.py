@@ -17,7 +17,6 @@ from .common import (
 )
 from .jobs_cmds import run_stage
 
-
 RATIO_STRATEGIES = ("fixed", "curriculum")
 """The strategies that read `--ratios` (sampling.py plans the others from the pool)."""
 

@@ -65,6 +65,12 @@ def check_benchmarks(project: Project, names: list[str]) -> None:
 def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
     """Raise AcotdError for parameters the job would fail on at once; write nothing."""
     check_numbers(params)
+    overrides = params.get("overrides") or {}
+    if isinstance(overrides, Mapping) and overrides.get("api_base"):
+        from acotd_tui.backends.api import api_base_problem
+
+        if problem := api_base_problem(overrides["api_base"]):
+            raise AcotdError(problem)
     if kind in DATASET_KINDS:
         dataset = params.get("dataset")
         check_name(dataset, NameKind.DATASET)

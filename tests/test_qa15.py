@@ -133,3 +133,32 @@ async def test_a_fatal_error_stops_a_budget_narrowed_stream_at_once(llm_server):
             await collect(backend, reqs)
         assert len(llm_server.log()) == 1
         assert budget.reserved == 0
+
+
+BAD_API_BASES = ["ftp://x", "127.0.0.1:9", "http://[::1:9/v1", "http://", "localhost/v1"]
+
+
+def test_an_api_base_that_is_no_http_url_is_refused_before_a_job_row(demo_project):
+    """`--api-base ftp://x` (or a URL without its scheme) was retried with the full backoff
+    for minutes; the malformed IPv6 one left a `failed` row."""
+    root = str(demo_project.root)
+    before = job_count(demo_project)
+    for base in BAD_API_BASES:
+        one_line_error(run("diagnose", "--limit", "1", "--api-base", base, "-p", root), "api_base")
+        one_line_error(run("eval", "--limit", "1", "--api-base", base, "-p", root), "api_base")
+    assert job_count(demo_project) == before
+
+
+async def test_a_configured_api_base_that_is_no_http_url_fails_at_once():
+    """The same URL from acotd.toml (no preflight for config) stops the backend at once."""
+    from acotd_tui.backends.api import LiteLLMBackend
+    from acotd_tui.config import Limits, ModelRole
+    from acotd_tui.errors import BackendError
+
+    for base in BAD_API_BASES:
+        role = ModelRole(backend="litellm", model="openai/m", api_base=base)
+        with pytest.raises(BackendError, match="api_base"):
+            LiteLLMBackend(role, Limits())
+    LiteLLMBackend(
+        ModelRole(backend="litellm", model="openai/m", api_base="http://h:1/v1"), Limits()
+    )

@@ -162,3 +162,25 @@ async def test_a_configured_api_base_that_is_no_http_url_fails_at_once():
     LiteLLMBackend(
         ModelRole(backend="litellm", model="openai/m", api_base="http://h:1/v1"), Limits()
     )
+
+
+def test_jobs_resume_that_the_cap_stops_again_exits_non_zero_on_stderr(
+    project, tmp_path, llm_server, point_at
+):
+    """A stage stopped by the cap exits 1 with its line on stderr; `jobs resume` of such a
+    job, still over the cap, printed the same line on stdout and exited 0."""
+    from acotd_tui.jobs import submit
+    from acotd_tui.pipeline.diagnose import DiagnoseParams
+
+    from .test_diagnose import many_problems
+    from .test_spend import set_limits
+
+    many_problems(project, tmp_path, n=20)
+    point_at(project, llm_server, roles=("student",), price_in=20.0, price_out=20.0)
+    set_limits(project, concurrency=4, budget_usd=0.013)
+    llm_server.configure(default_reply="\\boxed{4}")
+    job = submit(project, "diagnose", DiagnoseParams().to_job())
+    assert job.status == "stopped"
+    result = run("jobs", "resume", str(job.id), "-p", str(project.root))
+    assert result.exit_code == 1, result.output
+    assert "stopped: budget" in result.stderr and result.stdout == ""

@@ -62,6 +62,27 @@ def check_benchmarks(project: Project, names: list[str]) -> None:
             load_benchmark(name, project.store)  # AcotdError naming it
 
 
+def check_adapter(project: Project, ref: str) -> None:
+    """An adapter is a training run, a queued or running training job's run-to-be, or a
+    folder; anything else was a `failed` eval row. (Whether the run has finished is the
+    job's to say: a queued eval may follow a queued training.)"""
+    from pathlib import Path
+
+    from acotd_tui.store import StoreError
+
+    try:
+        project.store.train_runs.get(ref)
+        return
+    except StoreError:
+        pass
+    if Path(ref).exists():
+        return
+    for job in project.store.jobs.list(limit=100_000, statuses=("queued", "running")):
+        if job.kind == "train" and (job.params.get("name") or job.params.get("dataset")) == ref:
+            return
+    raise AcotdError(f"adapter {ref!r} is neither a training run nor a folder")
+
+
 def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
     """Raise AcotdError for parameters the job would fail on at once; write nothing."""
     check_numbers(params)
@@ -83,6 +104,8 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
         check_name(params["name"], NameKind.RUN)
     if kind in ("eval", "experiment"):
         check_benchmarks(project, params.get("benchmarks") or project.config.eval.benchmarks)
+    if kind == "eval" and params.get("adapter"):
+        check_adapter(project, str(params["adapter"]))
     if kind == "experiment":
         name = check_name(params.get("name"), NameKind.EXPERIMENT)
         # Its datasets, runs and evals are named `<name>-<method>`: those must pass too.

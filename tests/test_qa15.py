@@ -184,3 +184,18 @@ def test_jobs_resume_that_the_cap_stops_again_exits_non_zero_on_stderr(
     result = run("jobs", "resume", str(job.id), "-p", str(project.root))
     assert result.exit_code == 1, result.output
     assert "stopped: budget" in result.stderr and result.stdout == ""
+
+
+def test_an_adapter_that_is_no_run_folder_or_pending_training_is_refused(demo_project):
+    """`eval --adapter nosuchrun` left a `failed` eval row. A run a queued training job will
+    create is still accepted (`train --background` then `eval --adapter`)."""
+    root = str(demo_project.root)
+    before = job_count(demo_project)
+    for ref in ("nosuchrun", "../../nowhere"):
+        one_line_error(run("eval", "--adapter", ref, "--limit", "1", "-p", root), repr(ref))
+    assert job_count(demo_project) == before
+    demo_project.store.jobs.create("train", {"dataset": "ds", "name": "later"})
+    from acotd_tui.preflight import check_job
+
+    check_job(demo_project, "eval", {"adapter": "later", "benchmarks": ["amc23"]})
+    check_job(demo_project, "eval", {"adapter": str(demo_project.root), "benchmarks": ["amc23"]})

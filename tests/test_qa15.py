@@ -199,3 +199,10 @@ def test_an_adapter_that_is_no_run_folder_or_pending_training_is_refused(demo_pr
 
     check_job(demo_project, "eval", {"adapter": "later", "benchmarks": ["amc23"]})
     check_job(demo_project, "eval", {"adapter": str(demo_project.root), "benchmarks": ["amc23"]})
+
+
+def test_sample_create_with_a_taken_name_prints_only_the_error(demo_project):
+    """The plan table went to stdout before the name was found taken: an error with output."""
+    root = str(demo_project.root)
+    assert run("sample", "create", "taken", "-k", "5", "-p", root).exit_code == 0
+    one_line_error(run("sample", "create", "taken", "-k", "5", "-p", root), "already exists")

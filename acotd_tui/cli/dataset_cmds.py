@@ -158,6 +158,10 @@ def sample_create(name, project_dir, **kw) -> None:  # noqa: ANN001
 
     check_name(name, NameKind.DATASET)
     with open_project(project_dir) as project:
+        if name in {d.name for d in project.store.datasets.all()}:  # before the plan's table
+            raise AcotdError(
+                f"dataset {name!r} already exists (datasets are frozen; pick another name)"
+            )
         service = SamplingService(project)
         request = _request(service, **kw)
         plan = service.preview(request)

@@ -7,7 +7,6 @@ from typing import Any
 from rich.markup import escape as rich_escape
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import RowKey
@@ -18,8 +17,13 @@ from acotd_tui.render import latexish
 def safe(value: object) -> str:
     """A user- or model-written string made safe to put inside markup: `[/x]` shows as
     typed instead of crashing the app (MarkupError) or, with `[@click=...]`, running an
-    action. Use it for every such string in text that is parsed as markup."""
-    return escape(str(value))
+    action. Use it for every such string in text that is parsed as markup.
+
+    Every `[` is escaped, not only tag-like ones: Textual's own `escape` left `'[/' for H`
+    (the ratios field while `6:3:[/x]` is being typed) as a closing tag, a MarkupError.
+    A trailing backslash would escape the caller's closing tag: a zero-width space ends it."""
+    text = str(value).replace("[", "\\[")
+    return text + "\u200b" if text.endswith("\\") else text
 
 
 class PlainTable(DataTable):

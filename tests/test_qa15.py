@@ -206,3 +206,15 @@ def test_sample_create_with_a_taken_name_prints_only_the_error(demo_project):
     root = str(demo_project.root)
     assert run("sample", "create", "taken", "-k", "5", "-p", root).exit_code == 0
     one_line_error(run("sample", "create", "taken", "-k", "5", "-p", root), "already exists")
+
+
+def test_safe_shows_every_bracket_as_typed():
+    """`safe` (Textual's escape) let `'[/' for H` through as a closing tag: typing `6:3:[/x]`
+    into the Sampling screen crashed the app on the half-typed `6:3:[/`."""
+    from textual.markup import to_content  # noqa: I001 (acotd_tui.screens: see pyproject)
+
+    from acotd_tui.screens.widgets import safe
+
+    for text in ["ratios: '[/' for H", "[/", "[bold", "[@click=app.quit]q[/]", "a\\[b", "[["]:
+        assert to_content(f"[red]{safe(text)}[/red]").plain == text
+    assert to_content(f"[red]{safe('a' + chr(92))}[/red]").plain.startswith("a" + chr(92))

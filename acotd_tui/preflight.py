@@ -52,9 +52,46 @@ def check_numbers(params: Mapping[str, Any]) -> None:
             raise AcotdError(f"--{key.replace('_', '-')} must be 0 or more (got {value!r})")
 
 
+def check_benchmarks(project: Project, names: list[str]) -> None:
+    """An unknown benchmark (or SOURCE/SPLIT with no imported problems) is refused here, not
+    in the job: `eval --benchmark nosuch` once left a `failed` eval (and experiment) row."""
+    from acotd_tui.benchmarks import BUNDLED, load_benchmark
+
+    for name in names:
+        if name not in BUNDLED:
+            load_benchmark(name, project.store)  # AcotdError naming it
+
+
+def check_adapter(project: Project, ref: str) -> None:
+    """An adapter is a training run, a queued or running training job's run-to-be, or a
+    folder; anything else was a `failed` eval row. (Whether the run has finished is the
+    job's to say: a queued eval may follow a queued training.)"""
+    from pathlib import Path
+
+    from acotd_tui.store import StoreError
+
+    try:
+        project.store.train_runs.get(ref)
+        return
+    except StoreError:
+        pass
+    if Path(ref).exists():
+        return
+    for job in project.store.jobs.list(limit=100_000, statuses=("queued", "running")):
+        if job.kind == "train" and (job.params.get("name") or job.params.get("dataset")) == ref:
+            return
+    raise AcotdError(f"adapter {ref!r} is neither a training run nor a folder")
+
+
 def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
     """Raise AcotdError for parameters the job would fail on at once; write nothing."""
     check_numbers(params)
+    overrides = params.get("overrides") or {}
+    if isinstance(overrides, Mapping) and overrides.get("api_base"):
+        from acotd_tui.backends.api import api_base_problem
+
+        if problem := api_base_problem(overrides["api_base"]):
+            raise AcotdError(problem)
     if kind in DATASET_KINDS:
         dataset = params.get("dataset")
         # StoreError naming it when there is none
@@ -65,6 +102,10 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
         training_config(project, dict(params["hyper"]))  # the config's own bounds, one line
     if kind == "train" and params.get("name"):
         check_name(params["name"], NameKind.RUN)
+    if kind in ("eval", "experiment"):
+        check_benchmarks(project, params.get("benchmarks") or project.config.eval.benchmarks)
+    if kind == "eval" and params.get("adapter"):
+        check_adapter(project, str(params["adapter"]))
     if kind == "experiment":
         name = check_name(params.get("name"), NameKind.EXPERIMENT)
         # Its datasets, runs and evals are named `<name>-<method>`: those must pass too.

@@ -17,10 +17,11 @@ from acotd_tui.render import latexish
 def safe(value: object) -> str:
     """A user- or model-written string made safe to put inside markup: `[/x]` shows as
     typed instead of crashing the app (MarkupError) or, with `[@click=...]`, running an
-    action. Use it for every such string in text that is parsed as markup."""
-    # Textual's parser is not Rich's: `rich.markup.escape` leaves `[/'` alone and Textual
-    # then reads it as a closing tag. Every `[` is escaped; a trailing backslash would escape
-    # the markup that follows, so it is kept apart from it by a zero-width space.
+    action. Use it for every such string in text that is parsed as markup.
+
+    Every `[` is escaped, not only tag-like ones: Textual's own `escape` left `'[/' for H`
+    (the ratios field while `6:3:[/x]` is being typed) as a closing tag, a MarkupError.
+    A trailing backslash would escape the caller's closing tag: a zero-width space ends it."""
     text = str(value).replace("[", "\\[")
     return text + "\u200b" if text.endswith("\\") else text
 

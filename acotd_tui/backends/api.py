@@ -14,7 +14,6 @@ exception classes subclass the OpenAI SDK's, so one retry policy serves both pat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import importlib.util
 import json
@@ -145,6 +144,25 @@ def _retry_after(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def api_base_problem(api_base: str | None) -> str | None:
+    """Why `api_base` cannot be an OpenAI-compatible endpoint, or None (None: not set).
+
+    `ftp://x` or `127.0.0.1:9` (no scheme) reach the client as a 500-like error and were
+    retried with the whole backoff schedule, for minutes; they are refused at once instead."""
+    if not api_base:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(api_base)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"api_base {api_base!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"api_base {api_base!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8000/v1"
+    return None
+
+
 def _unreachable(exc: BaseException) -> str | None:
     """Why the endpoint cannot be reached at all (refused, unknown host), or None.
 
@@ -189,6 +207,8 @@ class LiteLLMBackend:
         self.model = role.model
         self.limits = limits
         self.budget = budget or Budget(0.0)
+        if problem := api_base_problem(role.api_base):
+            raise BackendError(f"{role.model}: {problem}")
         self.stop_reason: str | None = None
         self.stop_kind: str | None = None  # "budget" when the spending cap stopped it
         self.limiter = RateLimiter(limits.requests_per_minute, limits.tokens_per_minute)
@@ -424,8 +444,14 @@ class LiteLLMBackend:
                     log.info(
                         "budget left cannot cover every request in flight: running fewer at once"
                     )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), BUDGET_WAIT_S)
+                # Not `wait_for`: on Python 3.11 it swallows a cancel that lands as the wait
+                # ends, and the feeder, closed after a fatal error, went on paying for every
+                # request left. `asyncio.wait` lets the cancel through.
+                waiter = asyncio.ensure_future(settled.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=BUDGET_WAIT_S)
+                finally:
+                    waiter.cancel()
 
         async def feed() -> int:
             started = 0

@@ -17,6 +17,9 @@ from .common import (
 )
 from .jobs_cmds import run_stage
 
+RATIO_STRATEGIES = ("fixed", "curriculum")
+"""The strategies that read `--ratios` (sampling.py plans the others from the pool)."""
+
 
 def _ratios(text: str | None) -> dict[str, float] | None:
     """`6:3:1` (E:M:H) or `easy=1,1=1,2=2,...` (acotd_tui.ratios: shared with the screen)."""
@@ -86,10 +89,11 @@ def _request(
     include_conflicts,
     accept_nearest,
 ):
-    return service.default_request(
+    weights = _ratios(ratios)
+    request = service.default_request(
         strategy=strategy,
         k=k,
-        ratios=_ratios(ratios),
+        ratios=weights,
         seed=seed,
         cot_mode=cot_mode,
         sources=list(sources) or None,
@@ -97,6 +101,13 @@ def _request(
         include_conflicts=include_conflicts or None,
         accept_nearest=accept_nearest or None,
     )
+    if weights and request.strategy not in RATIO_STRATEGIES:
+        # The plan would ignore them: say so rather than plan another mix in silence.
+        raise AcotdError(
+            f"--ratios applies to --strategy fixed or curriculum, not {request.strategy} "
+            "(add --strategy fixed, or drop --ratios)"
+        )
+    return request
 
 
 def _show_plan(plan) -> None:
@@ -154,6 +165,10 @@ def sample_create(name, project_dir, round_number, **kw) -> None:
 
     check_name(name, NameKind.DATASET)
     with open_project(project_dir) as project:
+        if name in {d.name for d in project.store.datasets.all()}:  # before the plan's table
+            raise AcotdError(
+                f"dataset {name!r} already exists (datasets are frozen; pick another name)"
+            )
         service = SamplingService(project)
         request = _request(service, **kw)
         plan = service.preview(request)

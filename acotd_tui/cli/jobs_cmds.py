@@ -164,14 +164,14 @@ def jobs_cancel(ctx: click.Context, job_id: int, project_dir: str | None) -> Non
 @click.option("--background", is_flag=True, help="Resume in a worker process.")
 @click.pass_context
 def jobs_resume(ctx: click.Context, job_id: int, project_dir: str | None, background: bool) -> None:
-    """Resume a failed, cancelled or stale job where it stopped."""
+    """Resume a failed, cancelled, stale or budget-stopped job where it stopped."""
     from acotd_tui.jobs import resume
 
     with open_project(_pd(ctx, project_dir)) as project:
         job = resume(project, job_id, background=background)
-    if job.status in ("failed", "cancelled") and not background:
-        click.echo(describe(job), err=True)
-        sys.exit(1 if job.status == "failed" else 130)
+    if job.status in ("failed", "stopped", "cancelled") and not background:
+        click.echo(describe(job), err=True)  # as a stage run in the foreground does
+        sys.exit(130 if job.status == "cancelled" else 1)
     click.echo(describe(job))
 
 

@@ -133,8 +133,11 @@ class ReviewService:
                     reader.fieldnames
                 ):
                     raise AcotdError(f"{path}: needs columns problem_id and human_label")
+                twice = sorted({c for c in reader.fieldnames if reader.fieldnames.count(c) > 1})
+                if twice:  # the reader would keep the last of them without a word
+                    raise AcotdError(f"{path}: column {twice[0]!r} is given twice in the header")
                 rows = list(enumerate(reader, start=2))
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise AcotdError(f"{path}: cannot read ({exc})") from None
         current = self.store.grades.labels(self.scheme)
         grades = []
@@ -145,7 +148,7 @@ class ReviewService:
             if not raw:
                 continue
             try:
-                pid = int(row["problem_id"])
+                pid = _problem_id(row["problem_id"])
                 label = normalize_label(raw, self.scheme)
             except (ValueError, AcotdError) as exc:
                 raise AcotdError(f"{path}, line {line}: {exc}") from None
@@ -233,3 +236,10 @@ def cohens_kappa(pairs: list[tuple[str, str]], labels: tuple[str, ...]) -> float
     if expected >= 1.0:
         return 1.0 if observed == 1.0 else None
     return (observed - expected) / (1 - expected)
+
+
+def _problem_id(text: str | None) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise AcotdError(f"problem_id {text!r} is not a whole number") from None

@@ -327,7 +327,7 @@ class AppServices:
         from acotd_tui.stages import STAGES, validate_params
 
         stored = self.store.jobs.get(job_id)
-        if stored.kind in STAGES:  # stored parameters are checked again: one line, no change
+        if stored.resumable and stored.kind in STAGES:  # stored params checked again: one line
             validate_params(stored.kind, stored.params)
         job = self.store.jobs.requeue(job_id)
         spawn_worker(self.project.root, job.id)

@@ -248,7 +248,7 @@ def resume(
     from acotd_tui.stages import STAGES, validate_params
 
     stored = project.store.jobs.get(job_id)
-    if stored.kind in STAGES:  # its stored parameters are checked again: one line, no change
+    if stored.resumable and stored.kind in STAGES:  # stored params checked again: one line
         validate_params(stored.kind, stored.params)
     project.store.jobs.requeue(job_id)
     if background:

@@ -73,6 +73,13 @@ class StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     KIND: ClassVar[str] = ""
 
+    def __init__(self, **data: Any) -> None:
+        """Built in code (the commands, the experiment's children): bad values are one line."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise AcotdError(one_line(type(self), exc)) from None
+
     def to_job(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -209,14 +216,15 @@ class EvalParams(StageParams):
     KIND: ClassVar[str] = "eval"
     benchmarks: list[str] = opt(
         [],
-        "Benchmarks to run (default: eval.benchmarks).",
+        "amc23, aime24, aime25, math500, gsm8k_test or SOURCE/SPLIT (repeatable; default: "
+        "eval.benchmarks).",
         flag="--benchmark",
         config="eval.benchmarks",
     )
-    name: str | None = opt(None, "Row name in the results (default: model[+adapter]).")
     adapter: str | None = opt(
         None, "A training run's name (or an adapter folder; blank: the base model)."
     )
+    name: str | None = opt(None, "Row name in the results (default: model[+adapter]).")
     overrides: dict[str, str] = opt({}, "The student role for this run.", form=False, cli=False)
     n: Count | None = opt(
         None,
@@ -226,15 +234,17 @@ class EvalParams(StageParams):
         config="eval.n",
     )
     temperature: float | None = opt(None, "Sampling temperature.", ge=0, form=False)
-    top_p: float | None = opt(None, "Nucleus sampling.", gt=0, le=1, form=False)
+    top_p: float | None = opt(None, "Nucleus sampling (0 < p <= 1).", gt=0, le=1, form=False)
     max_tokens: Count | None = opt(None, "Token cap per answer.", form=False)
-    limit: Count | None = opt(None, "At most this many problems per benchmark.")
+    limit: Count | None = opt(None, "First N problems of each benchmark.")
     cotqs: bool | None = opt(None, "Score CoT quality (CoTQS).", form=False)
     allow_overlap: bool = opt(
         False, "Evaluate although training data overlaps the benchmark.", form=False
     )
     thinking: bool | None = opt(
-        None, "Qwen3 enable_thinking (default: the student role's).", form=False
+        None,
+        "Qwen3 enable_thinking for the student (default: the student role's setting).",
+        form=False,
     )
 
 

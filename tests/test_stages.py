@@ -41,11 +41,13 @@ def test_every_field_is_a_cli_option(kind):
 @pytest.mark.parametrize("kind", FORM_KINDS)
 def test_every_form_field_is_a_model_field_and_round_trips(kind):
     fields = form_fields(kind, Config(), latest_dataset="ds")
-    names = set(STAGES[kind].model_fields)
-    for f in fields:
-        assert f.name in names or any(
-            f.name in (s.name for s in field_specs(STAGES[kind]) if s.parent) for _ in [0]
-        )
+    shown = {s.name for s in field_specs(STAGES[kind]) if s.form}
+    assert [f.name for f in fields] == [s.name for s in field_specs(STAGES[kind]) if s.form]
+    assert shown <= set(STAGES[kind].model_fields) | {
+        s.name
+        for s in field_specs(STAGES[kind])
+        if s.parent  # expanded [training] keys
+    }
     params = params_from_form(kind, {f.name: f.value for f in fields})
     assert validate_params(kind, params) == params  # stored form validates again unchanged
     assert STAGES[kind].from_job(params).to_job() == params
@@ -63,7 +65,10 @@ def test_the_drift_is_gone_new_only_grader_regrade_and_sources_in_the_form():
     assert DiagnoseParams.from_job(params) == DiagnoseParams(
         sources=["gsm8k", "math"], new_only=True, samples=2
     )
-    assert GradeParams.from_job(params_from_form("grade", {"grader": "prm", "regrade": True})).grader == "prm"
+    assert (
+        GradeParams.from_job(params_from_form("grade", {"grader": "prm", "regrade": True})).grader
+        == "prm"
+    )
 
 
 def test_form_prefills_from_the_config():
@@ -122,8 +127,47 @@ def test_diagnose_new_only_reaches_the_stored_job(tmp_path):
     """The generated CLI options build the same stored parameters the form does."""
     from acotd_tui.stages import stage_from_cli
 
-    values = {"sources": ("gsm8k",), "splits": (), "limit": 3, "samples": None,
-              "new_only": True, "thinking": None, "adapter": None}
+    values = {
+        "sources": ("gsm8k",),
+        "splits": (),
+        "limit": 3,
+        "samples": None,
+        "new_only": True,
+        "thinking": None,
+        "adapter": None,
+    }
     assert stage_from_cli("diagnose", values).to_job() == params_from_form(
         "diagnose", {"sources": "gsm8k", "limit": "3", "new_only": True}
     )
+
+
+async def test_the_job_form_has_a_widget_per_field_type(tmp_path):
+    """Diagnose's new-only is a switch, grade's grader a select, limits text inputs; a bad
+    value is shown as one line and no job is written."""
+    from textual.widgets import Input, Select, Static, Switch
+
+    from acotd_tui.app import AcotdApp
+    from acotd_tui.project import Project
+
+    root = tmp_path / "p"
+    assert CliRunner().invoke(cli, ["init", str(root)]).exit_code == 0
+    with Project.open(root) as project:
+        app = AcotdApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("6")
+            await pilot.pause(0.3)
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            form = app.screen
+            assert isinstance(form.query_one("#field-new_only"), Switch)
+            assert isinstance(form.query_one("#field-limit"), Input)
+            form.query_one("#kind", Select).value = "grade"
+            await pilot.pause(0.3)
+            assert isinstance(form.query_one("#field-grader"), Select)
+            assert isinstance(form.query_one("#field-regrade"), Switch)
+            form.query_one("#field-limit", Input).value = "0"
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.3)
+            error = str(form.query_one("#form-error", Static).render())
+            assert "--limit" in error and "\n" not in error.strip()
+        assert project.store.jobs.list(limit=5) == []

@@ -13,8 +13,8 @@ from typing import Any
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.names import NameKind, check_name
-from acotd_tui.stages import validate_params
 from acotd_tui.project import Project
+from acotd_tui.stages import validate_params
 
 DATASET_KINDS = ("teach", "verify", "export", "train")
 

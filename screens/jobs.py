@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     DataTable,
@@ -26,7 +27,6 @@ from textual.widgets import (
     Static,
     Switch,
 )
-from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 from acotd_tui.errors import AcotdError

@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
-from acotd_tui.stages import cli_options, stage_from_cli
-
 from acotd_tui.errors import AcotdError
+from acotd_tui.stages import cli_options, stage_from_cli
 
 from .common import (
     background_option,

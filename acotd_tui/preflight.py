@@ -14,42 +14,17 @@ from typing import Any
 from acotd_tui.errors import AcotdError
 from acotd_tui.names import NameKind, check_name
 from acotd_tui.project import Project
+from acotd_tui.stages import validate_params
 
-# Parameters that count something: None means "the default", anything else must be >= 1.
-POSITIVE_COUNTS = ("limit", "samples", "n", "k", "max_tokens")
 DATASET_KINDS = ("teach", "verify", "export", "train")
 
 
 def positive(value: object, what: str, *, allow_none: bool = True) -> None:
-    """Refuse zero, negative and non-integer counts in one line."""
+    """Refuse zero, negative and non-integer counts in one line (the Sampling screen's K)."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise AcotdError(f"{what} must be a whole number of at least 1 (got {value!r})")
-
-
-def check_numbers(params: Mapping[str, Any]) -> None:
-    for key in POSITIVE_COUNTS:
-        if key in params:
-            positive(params[key], f"--{key.replace('_', '-')}")
-    if params.get("max_regenerations") is not None:
-        value = params["max_regenerations"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise AcotdError(f"--max-regenerations must be 0 or more (got {value!r})")
-    fraction = params.get("spot_check_fraction")
-    if fraction is not None and not (
-        isinstance(fraction, int | float) and not isinstance(fraction, bool) and 0 <= fraction <= 1
-    ):
-        raise AcotdError(f"--spot-check must be a share between 0 and 1 (got {fraction!r})")
-    steps = params.get("max_steps")
-    if steps is not None and steps != -1:
-        positive(steps, "--max-steps (or -1 for all epochs)")
-    for key in ("temperature", "top_p"):
-        value = params.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-        ):
-            raise AcotdError(f"--{key.replace('_', '-')} must be 0 or more (got {value!r})")
 
 
 def check_benchmarks(project: Project, names: list[str]) -> None:
@@ -84,8 +59,12 @@ def check_adapter(project: Project, ref: str) -> None:
 
 
 def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
-    """Raise AcotdError for parameters the job would fail on at once; write nothing."""
-    check_numbers(params)
+    """Raise AcotdError for parameters the job would fail on at once; write nothing.
+
+    Types and bounds (positive counts, shares between 0 and 1, -1 or >= 1 steps) are the
+    stage model's (acotd_tui.stages); what needs the project (a dataset that exists, names
+    that become paths, the config's training bounds) is checked here."""
+    validate_params(kind, params)
     overrides = params.get("overrides") or {}
     if isinstance(overrides, Mapping) and overrides.get("api_base"):
         from acotd_tui.backends.api import api_base_problem

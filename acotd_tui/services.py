@@ -16,6 +16,7 @@ from typing import Any
 
 from acotd_tui.config import ROLES
 from acotd_tui.project import Project
+from acotd_tui.stages import FORM_KINDS, FormField
 from acotd_tui.store import (
     Attempt,
     Cot,
@@ -91,16 +92,15 @@ class SettingsData:
 
 
 REVIEW_QUEUES = ("needs_review", "conflict", "disagreement", "spot_check", "all")
-JOB_KINDS = ("diagnose", "grade", "teach", "verify", "export", "train", "eval", "experiment")
+JOB_KINDS = FORM_KINDS  # the kinds the job form offers, from the stage table
 
 
 @dataclass
 class JobForm:
-    """The fields of a new job, prefilled from the config; values are strings from inputs."""
+    """The fields of a new job, a widget each, prefilled from the config."""
 
     kind: str
-    fields: dict[str, str] = field(default_factory=dict)
-    help: dict[str, str] = field(default_factory=dict)
+    fields: list[FormField] = field(default_factory=list)
 
 
 class AppServices:
@@ -297,151 +297,18 @@ class AppServices:
         return "\n".join(out[-lines:])
 
     def job_form(self, kind: str) -> JobForm:
-        cfg = self.project.config
+        """The stage's form, generated from its parameter model (acotd_tui.stages)."""
+        from acotd_tui.stages import form_fields
+
         datasets = [d.name for d in self.store.datasets.all()]
         latest = datasets[-1] if datasets else ""
-        forms = {
-            "diagnose": (
-                {"source": "", "split": "", "limit": "", "samples": str(cfg.diagnose.samples)},
-                {"source": "only this source (blank: all)"},
-            ),
-            "grade": (
-                {"attempts_of": "", "scheme": cfg.grading.scheme, "limit": ""},
-                {"attempts_of": "model whose attempts to grade (blank: the student; * = any)"},
-            ),
-            "teach": (
-                {"dataset": latest, "from_reference": "no", "limit": ""},
-                {"from_reference": "yes: use worked solutions, no API"},
-            ),
-            "verify": (
-                {
-                    "dataset": latest,
-                    "consistency": "yes" if cfg.verification.consistency_judge else "no",
-                },
-                {},
-            ),
-            "export": ({"dataset": latest, "formats": "trl,llamafactory,hf"}, {}),
-            "train": (
-                {
-                    "dataset": latest,
-                    "name": "",
-                    "epochs": str(cfg.training.epochs),
-                    "learning_rate": str(cfg.training.learning_rate),
-                    "max_steps": "-1",
-                },
-                {"max_steps": "-1: train all epochs"},
-            ),
-            "eval": (
-                {
-                    "benchmarks": ",".join(cfg.eval.benchmarks),
-                    "adapter": "",
-                    "name": "",
-                    "n": str(cfg.eval.n),
-                    "limit": "",
-                },
-                {"adapter": "a training run's name (blank: the base model)"},
-            ),
-            "experiment": (
-                {
-                    "name": "paper",
-                    "k": str(cfg.sampling.k),
-                    "limit": "",
-                    "from_reference": "no",
-                    "max_steps": "-1",
-                },
-                {},
-            ),
-        }
-        values, help_text = forms[kind]
-        return JobForm(kind, dict(values), help_text)
+        return JobForm(kind, form_fields(kind, self.project.config, latest_dataset=latest))
 
-    def job_params(self, form: JobForm) -> dict[str, Any]:
-        """Turn a filled form into the job's parameters (validated by the stage's dataclass)."""
-        from acotd_tui.errors import AcotdError
+    def job_params(self, form: JobForm, values: dict[str, Any]) -> dict[str, Any]:
+        """The filled form (widget values by field name) as the job's validated parameters."""
+        from acotd_tui.stages import params_from_form
 
-        f = {k: v.strip() for k, v in form.fields.items()}
-
-        def number(key: str, kind: type = int) -> Any:
-            if not f.get(key):
-                return None
-            try:
-                return kind(f[key])
-            except ValueError:
-                raise AcotdError(f"{key}: {f[key]!r} is not a number") from None
-
-        def listing(key: str) -> list[str]:
-            return [x.strip() for x in f.get(key, "").split(",") if x.strip()]
-
-        yes = lambda key: f.get(key, "").lower() in ("yes", "y", "true", "1")  # noqa: E731
-        if form.kind == "diagnose":
-            from acotd_tui.pipeline.diagnose import DiagnoseParams
-
-            return DiagnoseParams(
-                sources=listing("source"),
-                splits=listing("split"),
-                limit=number("limit"),
-                samples=number("samples"),
-            ).to_job()
-        if form.kind == "grade":
-            from acotd_tui.pipeline.grade import GradeParams
-
-            return GradeParams(
-                attempts_of=listing("attempts_of"),
-                scheme=f.get("scheme") or None,
-                limit=number("limit"),
-            ).to_job()
-        if not f.get("dataset") and form.kind in ("teach", "verify", "export", "train"):
-            raise AcotdError("choose a dataset (create one on the Sampling screen)")
-        if form.kind == "teach":
-            from acotd_tui.pipeline.teach import TeachParams
-
-            return TeachParams(
-                dataset=f["dataset"], from_reference=yes("from_reference"), limit=number("limit")
-            ).to_job()
-        if form.kind == "verify":
-            from acotd_tui.pipeline.verify import VerifyParams
-
-            return VerifyParams(dataset=f["dataset"], consistency=yes("consistency")).to_job()
-        if form.kind == "export":
-            from acotd_tui.pipeline.export import ExportParams
-
-            return ExportParams(dataset=f["dataset"], formats=listing("formats")).to_job()
-        if form.kind == "train":
-            from acotd_tui.training.job import TrainParams
-
-            hyper = {
-                k: v
-                for k, v in {
-                    "epochs": number("epochs", float),
-                    "learning_rate": number("learning_rate", float),
-                }.items()
-                if v is not None
-            }
-            return TrainParams(
-                dataset=f["dataset"],
-                name=f.get("name") or None,
-                hyper=hyper,
-                max_steps=number("max_steps") or -1,
-            ).to_job()
-        if form.kind == "eval":
-            from acotd_tui.pipeline.evaluate import EvalParams
-
-            return EvalParams(
-                benchmarks=listing("benchmarks"),
-                adapter=f.get("adapter") or None,
-                name=f.get("name") or None,
-                n=number("n"),
-                limit=number("limit"),
-            ).to_job()
-        from acotd_tui.pipeline.experiment import ExperimentParams
-
-        return ExperimentParams(
-            name=f.get("name") or "paper",
-            k=number("k"),
-            limit=number("limit"),
-            from_reference=yes("from_reference"),
-            max_steps=number("max_steps") or -1,
-        ).to_job()
+        return params_from_form(form.kind, values)
 
     def launch(self, kind: str, params: dict[str, Any]) -> Job:
         """Start a job in a worker process; the app only watches the store."""
@@ -460,7 +327,11 @@ class AppServices:
 
     def resume_job(self, job_id: int) -> Job:
         from acotd_tui.jobs import spawn_worker
+        from acotd_tui.stages import STAGES, validate_params
 
+        stored = self.store.jobs.get(job_id)
+        if stored.resumable and stored.kind in STAGES:  # stored params checked again: one line
+            validate_params(stored.kind, stored.params)
         job = self.store.jobs.requeue(job_id)
         spawn_worker(self.project.root, job.id)
         return job

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     DataTable,
@@ -23,12 +24,14 @@ from textual.widgets import (
     ProgressBar,
     Select,
     Static,
+    Switch,
 )
 from textual_plotext import PlotextPlot
 
 from acotd_tui.errors import AcotdError
 from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
+from acotd_tui.stages import FormField
 from acotd_tui.store import Job
 
 from .base import AcotdScreen
@@ -236,15 +239,16 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
         await self.build_fields()
 
     async def build_fields(self) -> None:
+        """A widget per field type: a switch for yes/no, a select for a choice (and for an
+        optional yes/no, blank = the default), a text input for the rest."""
         box = self.query_one("#fields", VerticalScroll)
         await box.remove_children()  # the new fields reuse the old ids
-        widgets: list[Label | Input] = []
-        for name, value in self.form.fields.items():
-            hint = self.form.help.get(name, "")
+        widgets: list[Label | Input | Switch | Select[object]] = []
+        for spec in self.form.fields:
             widgets.append(
-                Label(name + (f"  ({hint})" if hint else ""), classes="field-label", markup=False)
+                Label(f"{spec.name}  ({spec.help})", classes="field-label", markup=False)
             )
-            widgets.append(Input(value=value, id=f"field-{name}"))
+            widgets.append(field_widget(spec))
         await box.mount_all(widgets)
 
     async def on_select_changed(self, event: Select.Changed) -> None:
@@ -262,10 +266,9 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
         self.action_launch()
 
     def action_launch(self) -> None:
-        for name in self.form.fields:
-            self.form.fields[name] = self.query_one(f"#field-{name}", Input).value
+        values = {spec.name: field_value(self, spec) for spec in self.form.fields}
         try:
-            params = self.services.job_params(self.form)
+            params = self.services.job_params(self.form, values)
         except (AcotdError, ValueError, TypeError) as exc:
             self.query_one("#form-error", Static).update(Text(str(exc), style="red"))
             return
@@ -273,3 +276,34 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+YES_NO = (("yes", "yes"), ("no", "no"))
+
+
+def field_widget(spec: FormField) -> Widget:
+    """The widget of one form field, named `field-NAME`."""
+    wid = f"field-{spec.name}"
+    if spec.kind == "bool" and not spec.optional:
+        return Switch(value=bool(spec.value), id=wid)
+    if spec.kind == "bool":
+        value = Select.NULL if spec.value is None else ("yes" if spec.value else "no")
+        return Select(YES_NO, value=value, allow_blank=True, id=wid, prompt="default")
+    if spec.kind == "choice":
+        options = [(c, c) for c in spec.choices]
+        value = spec.value if spec.value in spec.choices else Select.NULL
+        return Select(options, value=value, allow_blank=spec.optional, id=wid, prompt="default")
+    return Input(value=str(spec.value), id=wid)
+
+
+def field_value(screen: ModalScreen, spec: FormField) -> object:
+    """What a field's widget holds: a bool, a choice, None (blank select) or text."""
+    widget = screen.query_one(f"#field-{spec.name}")
+    if isinstance(widget, Switch):
+        return widget.value
+    if isinstance(widget, Select):
+        value = widget.value
+        if value is Select.NULL or value is None:
+            return None
+        return value == "yes" if spec.kind == "bool" else str(value)
+    return widget.value

@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static, Switch
 
 from acotd_tui.app import AcotdApp
 from acotd_tui.jobs import submit
@@ -231,8 +231,8 @@ async def test_jobs_screen_launches_and_watches_a_job(demo_project):
         form = app.screen
         form.query_one("#kind", Select).value = "teach"
         await settle(pilot)
-        field = form.query_one("#field-from_reference", Input)
-        field.value = "yes"
+        field = form.query_one("#field-from_reference", Switch)  # a yes/no field is a switch
+        field.value = True
         assert (
             form.query_one("#field-dataset", Input).value == "ds"
         )  # prefilled with the latest dataset

@@ -51,19 +51,6 @@ def background_option(f: F) -> F:
     )(f)
 
 
-def problem_selection_options(f: F) -> F:
-    """--source/--split/--limit: which problems a stage works on (diagnose, grade)."""
-    f = click.option(
-        "--limit", type=click.IntRange(min=1), default=None, help="At most this many problems."
-    )(f)
-    f = click.option(
-        "--split", "splits", multiple=True, help="Only problems from this split (repeatable)."
-    )(f)
-    return click.option(
-        "--source", "sources", multiple=True, help="Only problems from this source (repeatable)."
-    )(f)
-
-
 def effective_project_dir(project_dir: str | None = None) -> str | None:
     """The subcommand's own `-p`, else the nearest one given before it (`acotd -p DIR
     import FILE`, `acotd jobs -p DIR show 3`), else None ($ACOTD_PROJECT, then the cwd)."""

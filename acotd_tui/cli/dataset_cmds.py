@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.stages import cli_options, stage_from_cli
 
 from .common import (
     background_option,
@@ -222,29 +225,23 @@ def sample_list(project_dir: str | None) -> None:
 @background_option
 @click.option("--short-model", default=None, help="Teacher A model for this run.")
 @click.option("--long-model", default=None, help="Teacher B model for this run.")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--from-reference", is_flag=True, help="Use the problems' worked solutions as CoTs (no API)."
-)
+@cli_options("teach", skip=("dataset",))
 def teach_cmd(
-    dataset,
-    project_dir,
-    backend,
-    model_name,
-    api_base,
-    background,
-    short_model,
-    long_model,
-    limit,
-    from_reference,
+    dataset: str,
+    project_dir: str | None,
+    backend: str | None,
+    model_name: str | None,
+    api_base: str | None,
+    background: bool,
+    short_model: str | None,
+    long_model: str | None,
+    **values: Any,
 ) -> None:
     """Teacher CoTs for a dataset: short for Easy/Medium, long for Hard."""
-    from acotd_tui.pipeline.teach import TeachParams
-
-    params = TeachParams(
+    params = stage_from_cli(
+        "teach",
+        values,
         dataset=dataset,
-        limit=limit,
-        from_reference=from_reference,
         overrides=overrides(backend, model_name, api_base),
         short_overrides=overrides(None, short_model, None),
         long_overrides=overrides(None, long_model, None),

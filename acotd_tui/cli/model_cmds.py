@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from acotd_tui.stages import cli_options, stage_from_cli
+
 from .common import (
     background_option,
     model_override_options,
@@ -94,60 +96,17 @@ def train_cmd(
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--benchmark",
-    "benchmarks",
-    multiple=True,
-    help="amc23, aime24, aime25, math500, gsm8k_test or SOURCE/SPLIT (repeatable; default: eval.benchmarks).",
-)
-@click.option("--adapter", default=None, help="A training run's name (or an adapter folder).")
-@click.option("--name", default=None, help="Row name in the results (default: model[+adapter]).")
-@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=None)
-@click.option("--temperature", type=click.FloatRange(min=0), default=None)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
-)
-@click.option("--cotqs/--no-cotqs", default=None)
-@click.option(
-    "--thinking/--no-thinking",
-    default=None,
-    help="Qwen3 enable_thinking for the student (default: the student role's setting).",
-)
+@cli_options("eval", skip=("allow_overlap",))
 def eval_cmd(
-    project_dir,
-    backend,
-    model_name,
-    api_base,
-    background,
-    benchmarks,
-    adapter,
-    name,
-    n,
-    temperature,
-    top_p,
-    max_tokens,
-    limit,
-    cotqs,
-    thinking,
+    project_dir: str | None,
+    backend: str | None,
+    model_name: str | None,
+    api_base: str | None,
+    background: bool,
+    **values: Any,
 ) -> None:
     """Accuracy (mean ± std over n samples) and CoTQS of a model or base + adapter."""
-    from acotd_tui.pipeline.evaluate import EvalParams
-
-    params = EvalParams(
-        list(benchmarks),
-        name,
-        adapter,
-        overrides(backend, model_name, api_base),
-        n,
-        temperature,
-        top_p,
-        max_tokens,
-        limit,
-        cotqs,
-        thinking=thinking,
-    )
+    params = stage_from_cli("eval", values, overrides=overrides(backend, model_name, api_base))
     with open_project(project_dir) as project:
         run_stage(project, "eval", params.to_job(), background=background)
 

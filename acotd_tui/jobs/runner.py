@@ -245,6 +245,11 @@ def resume(
     background: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Job:
+    from acotd_tui.stages import STAGES, validate_params
+
+    stored = project.store.jobs.get(job_id)
+    if stored.resumable and stored.kind in STAGES:  # stored params checked again: one line
+        validate_params(stored.kind, stored.params)
     project.store.jobs.requeue(job_id)
     if background:
         spawn_worker(project.root, job_id)

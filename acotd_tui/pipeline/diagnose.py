@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from acotd_tui.answers import split_reasoning
@@ -30,27 +30,9 @@ from acotd_tui.config import ModelRole
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
+from acotd_tui.stages import DiagnoseParams
 from acotd_tui.store import CodeTests, NewAttempt, ProblemFilter
 from acotd_tui.templates import load_template
-
-
-@dataclass(frozen=True)
-class DiagnoseParams:
-    sources: list[str] = field(default_factory=list)
-    splits: list[str] = field(default_factory=list)
-    limit: int | None = None
-    samples: int | None = None
-    new_only: bool = False
-    overrides: dict[str, str] = field(default_factory=dict)
-    thinking: bool | None = None  # Qwen3 `enable_thinking`; None: the student role's setting
-    adapter: str | None = None  # a finished training run: diagnose the trained student
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> DiagnoseParams:
-        return cls(**params)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import json
 import re
 import sqlite3
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from acotd_tui.benchmarks import BenchItem, load_benchmark
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
+from acotd_tui.stages import EvalParams
 from acotd_tui.store import Eval, EvalSample, problem_hash
 from acotd_tui.templates import load_template
 
@@ -56,29 +57,6 @@ COTQS_SCHEMA: dict[str, Any] = {
     "required": ["logical_coherence", "step_completeness", "factual_correctness"],
 }
 CRITERIA = ("logical_coherence", "step_completeness", "factual_correctness")
-
-
-@dataclass(frozen=True)
-class EvalParams:
-    benchmarks: list[str] = field(default_factory=list)
-    name: str | None = None
-    adapter: str | None = None  # a training run's name, or a path
-    overrides: dict[str, str] = field(default_factory=dict)
-    n: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    limit: int | None = None
-    cotqs: bool | None = None
-    allow_overlap: bool = False
-    thinking: bool | None = None  # Qwen3 `enable_thinking`; None: the student role's setting
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> EvalParams:
-        return cls(**params)
 
 
 @dataclass(frozen=True)

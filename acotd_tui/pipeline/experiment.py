@@ -15,13 +15,13 @@ finished training runs, finished evaluations; so a re-run does only what is miss
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.names import NameKind, check_name, inside
+from acotd_tui.stages import ExperimentParams
 from acotd_tui.store import StoreError
 
 from .evaluate import EvalParams
@@ -63,37 +63,6 @@ PAPER_SETTINGS: dict[str, Any] = {
     "top_p": 0.9,  # Table 2
     "grading_rule": "paper",  # Algorithm 1: the judge's verdict is the label, conflicts kept
 }
-
-
-@dataclass(frozen=True)
-class ExperimentParams:
-    name: str = "paper"
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    k: int | None = None
-    seed: int = 0
-    benchmarks: list[str] = field(default_factory=list)
-    n: int | None = None
-    limit: int | None = None
-    max_tokens: int | None = None
-    from_reference: bool = False
-    hyper: dict[str, Any] = field(default_factory=dict)
-    max_steps: int = -1
-    baseline: bool = True
-    cotqs: bool | None = None
-    random_kinds: str = "acotd"
-    accept_nearest: bool = False
-    thinking: bool | None = None  # the student's Qwen3 enable_thinking (None: its role's)
-    paper: bool = False  # the paper's rule and settings (PAPER_SETTINGS)
-    baselines: list[str] | None = None  # None: `[experiment] baselines`
-    thinking_off_row: bool | None = None  # None: `[experiment] student_thinking_off`
-    paper_reference: bool = False  # add the paper's published rows to the tables
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> ExperimentParams:
-        return cls(**params)
 
 
 def _child(ctx: JobContext, kind: str, params: dict[str, Any], what: str) -> dict[str, Any]:
@@ -224,7 +193,7 @@ def run_job(ctx: JobContext) -> dict[str, Any]:
     if unknown:
         raise AcotdError(f"unknown method {sorted(unknown)[0]!r} ({', '.join(METHODS)})")
     if params.paper and params.k is None:
-        params = replace(params, k=PAPER_SETTINGS["k"])
+        params = params.model_copy(update={"k": PAPER_SETTINGS["k"]})
     cfg = ctx.project.config.experiment
     benchmarks = params.benchmarks or ctx.project.config.eval.benchmarks
     baselines = cfg.baselines if params.baselines is None else params.baselines

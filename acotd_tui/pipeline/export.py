@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +23,15 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
 from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
+from acotd_tui.stages import FORMATS as STAGE_FORMATS
+from acotd_tui.stages import ExportParams
 from acotd_tui.store import Cot
 from acotd_tui.templates import load_template
 
 from .teach import active_items
 from .verify import TRUNCATED, is_truncated, set_status
 
-FORMATS = ("trl", "llamafactory", "hf")
-
-
-@dataclass(frozen=True)
-class ExportParams:
-    dataset: str
-    formats: list[str] = field(default_factory=lambda: list(FORMATS))
-    out: str | None = None
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> ExportParams:
-        return cls(**params)
+FORMATS = STAGE_FORMATS  # declared with the export stage (acotd_tui.stages)
 
 
 def assistant_text(cot: Cot, domain: str = "math") -> str:

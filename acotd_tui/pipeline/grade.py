@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from acotd_tui.backends import (
@@ -33,6 +33,7 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.labels.aggregate import GRADING_RULES, SampleGrade, aggregate, sample_conflict
 from acotd_tui.project import Project
+from acotd_tui.stages import GradeParams
 from acotd_tui.store import Attempt, NewGrade, ProblemFilter
 from acotd_tui.templates import PromptTemplate, load_template
 
@@ -41,28 +42,6 @@ from .prm import PRMScorer, level_from_score, split_steps
 
 MAX_COT_CHARS = 24_000
 RETRY_MIN_TEMPERATURE = 0.3
-
-
-@dataclass(frozen=True)
-class GradeParams:
-    sources: list[str] = field(default_factory=list)
-    splits: list[str] = field(default_factory=list)
-    limit: int | None = None
-    attempts_of: list[str] = field(
-        default_factory=list
-    )  # [] = the student role's model; ["*"] = all
-    scheme: str | None = None
-    grader: str | None = None  # "judge" | "prm"
-    regrade: bool = False
-    overrides: dict[str, str] = field(default_factory=dict)
-    rule: str | None = None  # "paper" | "checked"; None: `grading.rule`
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> GradeParams:
-        return cls(**params)
 
 
 @dataclass(frozen=True)

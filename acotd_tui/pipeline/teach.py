@@ -13,7 +13,7 @@ what exists, and replies already received are replayed from the cache.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from acotd_tui.answers import extract_final_answer, split_reasoning
@@ -27,28 +27,12 @@ from acotd_tui.backends.base import ChatRequest
 from acotd_tui.config import ModelRole
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.project import Project
+from acotd_tui.stages import TeachParams
 from acotd_tui.store import DatasetItem, NewCot, Store
 from acotd_tui.templates import PromptTemplate, load_template
 
 REFERENCE_TEACHER = "reference"
 KINDS = ("short", "long")
-
-
-@dataclass(frozen=True)
-class TeachParams:
-    dataset: str
-    limit: int | None = None
-    from_reference: bool = False
-    overrides: dict[str, str] = field(default_factory=dict)  # both teachers
-    short_overrides: dict[str, str] = field(default_factory=dict)
-    long_overrides: dict[str, str] = field(default_factory=dict)
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> TeachParams:
-        return cls(**params)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import math
 import random
 import re
 import sqlite3
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 from acotd_tui.backends import (
@@ -45,6 +45,7 @@ from acotd_tui.backends.base import ChatRequest
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
+from acotd_tui.stages import VerifyParams
 from acotd_tui.store import Cot, Dataset, DatasetItem, NewTopup, Store
 from acotd_tui.templates import load_template
 
@@ -66,26 +67,6 @@ CONSISTENCY_SCHEMA: dict[str, Any] = {
     "properties": {"consistent": {"type": "boolean"}, "rationale": {"type": "string"}},
     "required": ["consistent", "rationale"],
 }
-
-
-@dataclass(frozen=True)
-class VerifyParams:
-    dataset: str
-    consistency: bool | None = None
-    max_regenerations: int | None = None
-    spot_check_fraction: float | None = None
-    seed: int = 0
-    top_up: bool | None = None  # None: `verification.top_up`
-    from_reference: bool = False  # top-up replacements get reference CoTs (no API teachers)
-    overrides: dict[str, str] = field(default_factory=dict)
-    judge_overrides: dict[str, str] = field(default_factory=dict)
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> VerifyParams:
-        return cls(**params)
 
 
 def parse_consistency(text: str) -> bool | None:

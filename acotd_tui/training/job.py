@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +28,12 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
 from acotd_tui.names import NameKind, check_name, inside
 from acotd_tui.project import Project
+from acotd_tui.stages import TrainParams
 
 from .spec import TrainSpec, parameter_count
 
 CPU_PARAMETER_LIMIT = 200_000_000
 EXIT_CANCELLED = 3
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    dataset: str
-    name: str | None = None
-    overrides: dict[str, str] = field(default_factory=dict)  # the student role (model)
-    hyper: dict[str, Any] = field(default_factory=dict)  # [training] keys, e.g. epochs
-    max_steps: int = -1
-    device: str = "auto"
-
-    def to_job(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_job(cls, params: dict[str, Any]) -> TrainParams:
-        return cls(**params)
-
-    @property
-    def run_name(self) -> str:
-        return self.name or self.dataset
 
 
 def training_config(project: Project, hyper: dict[str, Any]) -> TrainingConfig:

@@ -1,0 +1,629 @@
+"""One declaration per stage: the parameters of every job kind, as pydantic models.
+
+Each field says its type, its default, its help text, its bounds and (in `opt(...)`) how it
+appears elsewhere: the CLI flag, whether the app's job form shows it, and which `acotd.toml`
+key prefills it. From this one table come
+
+- the click options of the stage commands (`cli_options`),
+- the app's job form, a widget per field type (`form_fields`, `params_from_form`),
+- the stored job parameters, validated when a job is launched and again when it runs or is
+  resumed (`validate_params`): a bad stored value is refused with one line.
+
+Adding a stage option is one `opt(...)` line here. The pipeline modules import their
+`XxxParams` from this module; nothing else declares a stage parameter.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from acotd_tui.errors import AcotdError
+
+Count = Annotated[int, Field(ge=1)]  # "how many": None means "the default", else >= 1
+ExportFormat = Literal["trl", "llamafactory", "hf"]
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
+Scheme = Literal["emh", "zte"]
+Grader = Literal["judge", "prm"]
+LabelRule = Literal["paper", "checked"]
+
+
+def opt(
+    default: Any = None,
+    help: str = "",  # noqa: A002 - click's name for it
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    form: bool = True,
+    config: str | None = None,
+    cli: bool = True,
+    expand: tuple[str, ...] = (),
+    **constraints: Any,
+) -> Any:
+    """A stage field: `flag` the CLI option (default `--name-with-dashes`), `short` its one-letter
+    alias, `form` shown in the app's job form, `config` the `acotd.toml` key that prefills the form
+    (the stored default stays None: "the config's"), `cli` False for fields the command builds
+    itself (`--backend/--model/--api-base` → overrides), `expand`: a dict field whose listed
+    `[training]` keys get one form field and one flag each."""
+    extra = {"flag": flag, "short": short, "form": form, "config": config, "cli": cli}
+    extra["expand"] = list(expand)
+    if isinstance(default, list | dict):
+        factory = type(default)
+        return Field(
+            default_factory=lambda: factory(default),
+            description=help,
+            json_schema_extra=extra,
+            **constraints,
+        )
+    if callable(default):
+        return Field(
+            default_factory=default, description=help, json_schema_extra=extra, **constraints
+        )
+    return Field(default, description=help, json_schema_extra=extra, **constraints)
+
+
+class StageParams(BaseModel):
+    """The base of every stage's parameters: stored as the job's JSON, validated on the way in
+    and on the way out."""
+
+    model_config = ConfigDict(extra="forbid")
+    KIND: ClassVar[str] = ""
+
+    def __init__(self, **data: Any) -> None:
+        """Built in code (the commands, the experiment's children): bad values are one line."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise AcotdError(one_line(type(self), exc)) from None
+
+    def to_job(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_job(cls, params: Mapping[str, Any]) -> Any:
+        return _validated(cls, params)
+
+
+def _check_max_steps(value: int) -> int:
+    if value != -1 and value < 1:
+        raise ValueError("must be -1 (all epochs) or at least 1")
+    return value
+
+
+class DiagnoseParams(StageParams):
+    KIND: ClassVar[str] = "diagnose"
+    sources: list[str] = opt(
+        [], "Only problems from this source (repeatable; blank: all).", flag="--source"
+    )
+    splits: list[str] = opt([], "Only problems from this split (repeatable).", flag="--split")
+    limit: Count | None = opt(None, "At most this many problems.")
+    samples: Count | None = opt(
+        None,
+        "Samples per problem (default: diagnose.samples).",
+        short="-n",
+        config="diagnose.samples",
+    )
+    new_only: bool = opt(False, "Skip problems the student has already attempted.")
+    overrides: dict[str, str] = opt(
+        {}, "The student role's backend/model/api_base for this run.", form=False, cli=False
+    )
+    thinking: bool | None = opt(
+        None, "Qwen3 enable_thinking for the student (default: the student role's setting)."
+    )
+    adapter: str | None = opt(
+        None,
+        "Diagnose a trained student (a finished training run): the next round. Attempts are "
+        "stored under MODEL+RUN; grade them with `acotd grade --attempts-of MODEL+RUN`.",
+    )
+
+
+class GradeParams(StageParams):
+    KIND: ClassVar[str] = "grade"
+    sources: list[str] = opt(
+        [], "Only problems from this source (repeatable; blank: all).", flag="--source"
+    )
+    splits: list[str] = opt([], "Only problems from this split (repeatable).", flag="--split")
+    limit: Count | None = opt(None, "At most this many problems.")
+    attempts_of: list[str] = opt(
+        [], "Grade attempts of this model (default: the student; '*' = any)."
+    )
+    scheme: Scheme | None = opt(None, "Default: grading.scheme.", config="grading.scheme")
+    grader: Grader | None = opt(None, "ZTE only: judge prompt or PRM.")
+    regrade: bool = opt(
+        False, "Recompute per-problem labels even where this grader already gave one."
+    )
+    overrides: dict[str, str] = opt(
+        {}, "The judge role's backend/model/api_base for this run.", form=False, cli=False
+    )
+    rule: LabelRule | None = opt(
+        None,
+        "E/M/H label rule (default: grading.rule): paper = the judge's verdict (Algorithm 1), "
+        "checked = the answer check decides Easy and conflicts stay out of the pool.",
+        config="grading.rule",
+    )
+
+
+class TeachParams(StageParams):
+    KIND: ClassVar[str] = "teach"
+    dataset: str = opt(..., "The dataset whose problems get CoTs.")
+    limit: Count | None = opt(None, "At most this many problems.")
+    from_reference: bool = opt(False, "Use the problems' worked solutions: no API.")
+    overrides: dict[str, str] = opt(
+        {}, "Both teachers' backend/model/api_base.", form=False, cli=False
+    )
+    short_overrides: dict[str, str] = opt({}, "Teacher A for this run.", form=False, cli=False)
+    long_overrides: dict[str, str] = opt({}, "Teacher B for this run.", form=False, cli=False)
+
+
+class VerifyParams(StageParams):
+    KIND: ClassVar[str] = "verify"
+    dataset: str = opt(..., "The dataset whose CoTs are checked.")
+    consistency: bool | None = opt(
+        None,
+        "Ask the judge whether reasoning and answer agree.",
+        config="verification.consistency_judge",
+    )
+    max_regenerations: int | None = opt(None, "Regenerations of a failed CoT (0: none).", ge=0)
+    spot_check_fraction: float | None = opt(
+        None,
+        "Share of passing CoTs queued for a person to look at.",
+        flag="--spot-check",
+        ge=0,
+        le=1,
+    )
+    seed: int = opt(0, "Seed of the spot-check draw.")
+    top_up: bool | None = opt(
+        None, "Replace dropped problems from the pool (default: verification.top_up)."
+    )
+    from_reference: bool = opt(False, "Top-up replacements get reference CoTs (no API teachers).")
+    overrides: dict[str, str] = opt({}, "Teachers for regenerations.", form=False, cli=False)
+    judge_overrides: dict[str, str] = opt({}, "The judge for this run.", form=False, cli=False)
+
+
+class ExportParams(StageParams):
+    KIND: ClassVar[str] = "export"
+    dataset: str = opt(..., "The dataset to export.")
+    formats: list[ExportFormat] = opt(list(FORMATS), "Formats to write.", flag="--format")
+    out: str | None = opt(None, "Folder to write to (default: the project's exports/).")
+
+
+class TrainParams(StageParams):
+    KIND: ClassVar[str] = "train"
+    dataset: str = opt(..., "The dataset to train on.")
+    name: str | None = opt(None, "Run name (default: the dataset's); re-running a run resumes it.")
+    overrides: dict[str, str] = opt({}, "The student role (model).", form=False, cli=False)
+    hyper: dict[str, Any] = opt(
+        {}, "[training] keys for this run.", expand=("epochs", "learning_rate")
+    )
+    max_steps: int = opt(-1, "Stop after this many optimiser steps (-1: train all epochs).")
+    device: str = opt("auto", "auto or cpu.", form=False)
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, value: int) -> int:
+        return _check_max_steps(value)
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.dataset
+
+
+class EvalParams(StageParams):
+    KIND: ClassVar[str] = "eval"
+    benchmarks: list[str] = opt(
+        [],
+        "amc23, aime24, aime25, math500, gsm8k_test or SOURCE/SPLIT (repeatable; default: "
+        "eval.benchmarks).",
+        flag="--benchmark",
+        config="eval.benchmarks",
+    )
+    adapter: str | None = opt(
+        None, "A training run's name (or an adapter folder; blank: the base model)."
+    )
+    name: str | None = opt(None, "Row name in the results (default: model[+adapter]).")
+    overrides: dict[str, str] = opt({}, "The student role for this run.", form=False, cli=False)
+    n: Count | None = opt(
+        None,
+        "Samples per problem (default: eval.n).",
+        flag="--samples",
+        short="-n",
+        config="eval.n",
+    )
+    temperature: float | None = opt(None, "Sampling temperature.", ge=0, form=False)
+    top_p: float | None = opt(None, "Nucleus sampling (0 < p <= 1).", gt=0, le=1, form=False)
+    max_tokens: Count | None = opt(None, "Token cap per answer.", form=False)
+    limit: Count | None = opt(None, "First N problems of each benchmark.")
+    cotqs: bool | None = opt(None, "Score CoT quality (CoTQS).", form=False)
+    allow_overlap: bool = opt(
+        False, "Evaluate although training data overlaps the benchmark.", form=False
+    )
+    thinking: bool | None = opt(
+        None,
+        "Qwen3 enable_thinking for the student (default: the student role's setting).",
+        form=False,
+    )
+
+
+def _methods() -> list[str]:
+    from acotd_tui.pipeline.experiment import METHODS
+
+    return list(METHODS)
+
+
+class ExperimentParams(StageParams):
+    KIND: ClassVar[str] = "experiment"
+    name: str = opt("paper", "Experiment name: prefixes its datasets, runs and evals.")
+    methods: list[str] = opt(_methods, "Methods to compare.", flag="--method", form=False)
+    k: Count | None = opt(
+        None, "Distillation examples per method (default: sampling.k).", config="sampling.k"
+    )
+    seed: int = opt(0, "Seed of the samplings.", form=False)
+    benchmarks: list[str] = opt(
+        [], "Benchmarks (default: eval.benchmarks).", flag="--benchmark", form=False
+    )
+    n: Count | None = opt(
+        None, "Samples per problem (default: eval.n).", flag="--samples", short="-n", form=False
+    )
+    limit: Count | None = opt(None, "At most this many problems per benchmark.")
+    max_tokens: Count | None = opt(None, "Token cap per answer.", form=False)
+    from_reference: bool = opt(False, "Teach from worked solutions (no API teachers).")
+    hyper: dict[str, Any] = opt({}, "[training] keys for its runs.", expand=("epochs",), form=False)
+    max_steps: int = opt(-1, "Stop each training after this many steps (-1: all epochs).")
+    baseline: bool = opt(True, "Also evaluate the untrained student.", form=False)
+    cotqs: bool | None = opt(None, "Score CoT quality (CoTQS).", form=False)
+    random_kinds: str = opt("acotd", "CoT kinds of the random arm.", form=False)
+    accept_nearest: bool = opt(False, "Accept the nearest feasible plan.", form=False)
+    thinking: bool | None = opt(
+        None, "The student's Qwen3 enable_thinking (None: its role's).", form=False
+    )
+    paper: bool = opt(False, "The paper's rule and settings.", form=False)
+    baselines: list[str] | None = opt(None, "None: `[experiment] baselines`.", form=False)
+    thinking_off_row: bool | None = opt(
+        None, "None: `[experiment] student_thinking_off`.", form=False
+    )
+    paper_reference: bool = opt(False, "Add the paper's published rows to the tables.", form=False)
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, value: int) -> int:
+        return _check_max_steps(value)
+
+
+class DecontaminateParams(StageParams):
+    """Checks every problem against `eval.benchmarks` with `sampling.ngram`: no parameters."""
+
+    KIND: ClassVar[str] = "decontaminate"
+
+
+STAGES: dict[str, type[StageParams]] = {
+    m.KIND: m
+    for m in (
+        DiagnoseParams,
+        GradeParams,
+        TeachParams,
+        VerifyParams,
+        ExportParams,
+        TrainParams,
+        EvalParams,
+        ExperimentParams,
+        DecontaminateParams,
+    )
+}
+# The kinds the app's job form offers (decontaminate runs from `acotd decontaminate`).
+FORM_KINDS: tuple[str, ...] = tuple(k for k in STAGES if k != "decontaminate")
+
+
+# -- validation -------------------------------------------------------------------------------
+def flag_of(model: type[BaseModel], name: str) -> str:
+    extra = _extra(model, name)
+    return extra.get("flag") or "--" + name.replace("_", "-")
+
+
+def _validated(model: type[StageParams], params: Mapping[str, Any]) -> Any:
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        raise AcotdError(one_line(model, exc)) from None
+
+
+def one_line(model: type[BaseModel], exc: ValidationError) -> str:
+    """The first problem of a validation error as one line naming the option."""
+    first = exc.errors()[0]
+    loc = first["loc"]
+    name = str(loc[0]) if loc else ""
+    what = flag_of(model, name) if name in model.model_fields else (name or "parameters")
+    if len(loc) > 1:
+        what += f" ({'.'.join(map(str, loc[1:]))})"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{getattr(model, 'KIND', '')} has no parameter {name!r}"
+    if first["type"] == "missing":
+        return f"{what} is required"
+    return f"{what}: {msg} (got {first.get('input')!r})"
+
+
+def validate_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's parameters checked against its stage: the stored form, or one AcotdError line."""
+    model = STAGES.get(kind)
+    if model is None:
+        raise AcotdError(f"unknown job kind {kind!r} (kinds: {', '.join(STAGES)})")
+    return model.from_job(params).to_job()
+
+
+# -- field introspection ----------------------------------------------------------------------
+def _extra(model: type[BaseModel], name: str) -> dict[str, Any]:
+    extra = model.model_fields[name].json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the type without None, whether None is allowed)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else annotation), len(args) < len(get_args(annotation))
+    return annotation, False
+
+
+def _base(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the CLI and the form need to know of one field."""
+
+    name: str
+    kind: str  # "bool" | "choice" | "list" | "int" | "float" | "text"
+    optional: bool
+    choices: tuple[str, ...]
+    help: str
+    flag: str
+    short: str | None
+    form: bool
+    cli: bool
+    config: str | None
+    parent: str | None = None  # "hyper" for an expanded [training] key
+    minimum: float | None = None
+    default: Any = None
+
+
+def _kind_of(annotation: Any) -> tuple[str, tuple[str, ...]]:
+    annotation = _base(annotation)
+    if annotation is bool:
+        return "bool", ()
+    if get_origin(annotation) is Literal:
+        return "choice", tuple(get_args(annotation))
+    if get_origin(annotation) is list:
+        inner = _base(get_args(annotation)[0]) if get_args(annotation) else str
+        return "list", tuple(get_args(inner)) if get_origin(inner) is Literal else ()
+    if annotation is int:
+        return "int", ()
+    if annotation is float:
+        return "float", ()
+    if annotation is str:
+        return "text", ()
+    return "other", ()
+
+
+def _minimum(info: Any) -> float | None:
+    """The lower bound of a field, on the field or inside its `Annotated` type (`Count`)."""
+    metadata = list(info.metadata)
+    annotation, _ = _unwrap(info.annotation)
+    if get_origin(annotation) is Annotated:
+        for item in get_args(annotation)[1:]:
+            metadata += list(getattr(item, "metadata", [])) + [item]
+    for item in metadata:
+        for attr in ("ge", "gt"):
+            value = getattr(item, attr, None)
+            if value is not None:
+                return value
+    return None
+
+
+def field_specs(model: type[StageParams]) -> list[FieldSpec]:
+    """The fields of a stage in declaration order; an expanded dict gives one spec per key."""
+    from acotd_tui.config import TrainingConfig
+
+    out = []
+    for name, info in model.model_fields.items():
+        extra = _extra(model, name)
+        annotation, optional = _unwrap(info.annotation)
+        if extra.get("expand"):
+            for key in extra["expand"]:
+                sub = TrainingConfig.model_fields[key]
+                sub_type, _ = _unwrap(sub.annotation)
+                kind, choices = _kind_of(sub_type)
+                out.append(
+                    FieldSpec(
+                        key,
+                        kind,
+                        True,
+                        choices,
+                        sub.description or f"training.{key}",
+                        "--" + key.replace("_", "-"),
+                        None,
+                        extra["form"],
+                        True,
+                        f"training.{key}",
+                        parent=name,
+                    )
+                )
+            continue
+        kind, choices = _kind_of(annotation)
+        if kind == "other":
+            continue  # overrides: built by the command from --backend/--model/--api-base
+        out.append(
+            FieldSpec(
+                name,
+                kind,
+                optional,
+                choices,
+                info.description or "",
+                flag_of(model, name),
+                extra.get("short"),
+                bool(extra.get("form")),
+                bool(extra.get("cli", True)),
+                extra.get("config"),
+                minimum=_minimum(info),
+                default=None if info.is_required() or info.default_factory else info.default,
+            )
+        )
+    return out
+
+
+def config_value(config: Any, path: str | None) -> Any:
+    if not path:
+        return None
+    value = config
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+# -- the app's job form ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FormField:
+    """One widget of the job form: `kind` picks it (bool: a switch, choice: a select, else a
+    text input); `value` is its prefill (a bool, a choice or "", or text)."""
+
+    name: str
+    kind: str
+    value: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    optional: bool = True
+
+
+def form_fields(kind: str, config: Any, *, latest_dataset: str = "") -> list[FormField]:
+    """The job form of a stage, prefilled from `acotd.toml` (and the newest dataset)."""
+    out = []
+    for spec in field_specs(STAGES[kind]):
+        if not spec.form:
+            continue
+        value: Any = config_value(config, spec.config)
+        if value is None:
+            value = spec.default
+        if spec.name == "dataset":
+            value = latest_dataset
+        if spec.kind == "bool":
+            value = bool(value) if value is not None or not spec.optional else None
+        elif spec.kind == "list":
+            value = ",".join(map(str, value or []))
+        elif spec.kind == "choice":
+            value = value if value in spec.choices else ""
+        else:
+            value = "" if value is None else str(value)
+        out.append(FormField(spec.name, spec.kind, value, spec.help, spec.choices, spec.optional))
+    return out
+
+
+def params_from_form(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The filled form as the job's parameters; blank means "the default", and every value is
+    validated by the stage's model (one AcotdError line naming the field)."""
+    model = STAGES[kind]
+    specs = {s.name: s for s in field_specs(model) if s.form}
+    params: dict[str, Any] = {}
+    for name, raw in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise AcotdError(f"{kind} has no field {name!r}")
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value == "" or value is None:
+            if spec.name == "dataset":
+                raise AcotdError("choose a dataset (create one on the Sampling screen)")
+            continue  # blank: the model's default (the config's, where it reads one)
+        if spec.kind == "list":
+            value = [x.strip() for x in value.split(",") if x.strip()]
+        elif spec.kind in ("int", "float") and isinstance(value, str):
+            try:
+                value = int(value) if spec.kind == "int" else float(value)
+            except ValueError:
+                raise AcotdError(f"{name}: {value!r} is not a number") from None
+        if spec.parent:
+            params.setdefault(spec.parent, {})[name] = value
+        else:
+            params[name] = value
+    return model.from_job(params).to_job()
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def cli_options(
+    kind: str, *, skip: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Click options for a stage's fields (not `skip`, not the ones the command builds itself),
+    in declaration order. The command gets them by field name; `stage_from_cli` builds the
+    model from them."""
+    import click
+
+    specs = [s for s in field_specs(STAGES[kind]) if s.cli and s.name not in skip]
+
+    def click_type(spec: FieldSpec) -> Any:
+        if spec.kind == "choice":
+            return click.Choice(list(spec.choices))
+        if spec.kind == "list" and spec.choices:
+            return click.Choice(list(spec.choices))
+        if spec.kind == "int":
+            return click.IntRange(min=spec.minimum) if spec.minimum is not None else int
+        if spec.kind == "float":
+            if spec.minimum is not None:
+                return click.FloatRange(min=spec.minimum)
+            return float
+        return None
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for spec in reversed(specs):
+            names = [spec.flag] + ([spec.short] if spec.short else [])
+            if spec.kind == "bool" and spec.optional:
+                base = spec.flag.removeprefix("--")
+                f = click.option(f"--{base}/--no-{base}", spec.name, default=None, help=spec.help)(
+                    f
+                )
+            elif spec.kind == "bool":
+                if spec.default is True:
+                    base = spec.flag.removeprefix("--")
+                    f = click.option(
+                        f"--{base}/--no-{base}", spec.name, default=True, help=spec.help
+                    )(f)
+                else:
+                    f = click.option(*names, spec.name, is_flag=True, help=spec.help)(f)
+            elif spec.kind == "list":
+                f = click.option(
+                    *names, spec.name, multiple=True, type=click_type(spec), help=spec.help
+                )(f)
+            else:
+                default = spec.default if not spec.optional else None
+                f = click.option(
+                    *names, spec.name, type=click_type(spec), default=default, help=spec.help
+                )(f)
+        return f
+
+    return decorate
+
+
+def stage_from_cli(kind: str, values: Mapping[str, Any], **extra: Any) -> Any:
+    """The stage's model from the command's option values (by field name) plus `extra`."""
+    model = STAGES[kind]
+    params: dict[str, Any] = {}
+    for spec in field_specs(model):
+        if spec.name not in values:
+            continue
+        value = values[spec.name]
+        if spec.kind == "list":
+            value = list(value)
+            if not value:
+                continue
+        if value is None:
+            continue
+        if spec.parent:
+            params.setdefault(spec.parent, {})[spec.name] = value
+        else:
+            params[spec.name] = value
+    params.update({k: v for k, v in extra.items() if v is not None})
+    return model.from_job(params)

@@ -49,8 +49,8 @@ def opt(
     (the stored default stays None: "the config's"), `cli` False for fields the command builds
     itself (`--backend/--model/--api-base` → overrides), `expand`: a dict field whose listed
     `[training]` keys get one form field and one flag each."""
-    extra = {"flag": flag, "short": short, "form": form, "config": config, "cli": cli}
-    extra["expand"] = list(expand)
+    extra: dict[str, Any] = {"flag": flag, "short": short, "form": form, "config": config}
+    extra.update(cli=cli, expand=list(expand))
     if isinstance(default, list | dict):
         factory = type(default)
         return Field(
@@ -570,7 +570,7 @@ def cli_options(
         if spec.kind == "list" and spec.choices:
             return click.Choice(list(spec.choices))
         if spec.kind == "int":
-            return click.IntRange(min=spec.minimum) if spec.minimum is not None else int
+            return click.IntRange(min=int(spec.minimum)) if spec.minimum is not None else int
         if spec.kind == "float":
             if spec.minimum is not None:
                 return click.FloatRange(min=spec.minimum)

@@ -243,7 +243,7 @@ class JobFormScreen(ModalScreen[tuple[str, dict] | None]):
         optional yes/no, blank = the default), a text input for the rest."""
         box = self.query_one("#fields", VerticalScroll)
         await box.remove_children()  # the new fields reuse the old ids
-        widgets: list[Label | Input | Switch | Select[object]] = []
+        widgets: list[Widget] = []
         for spec in self.form.fields:
             widgets.append(
                 Label(f"{spec.name}  ({spec.help})", classes="field-label", markup=False)
@@ -306,4 +306,4 @@ def field_value(screen: ModalScreen, spec: FormField) -> object:
         if value is Select.NULL or value is None:
             return None
         return value == "yes" if spec.kind == "bool" else str(value)
-    return widget.value
+    return screen.query_one(f"#field-{spec.name}", Input).value

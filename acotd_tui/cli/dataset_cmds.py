@@ -293,7 +293,7 @@ def verify_cmd(
     from_reference,
 ) -> None:
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
-    from acotd_tui.pipeline.verify import VerifyParams
+    from acotd_tui.stages import VerifyParams
 
     params = VerifyParams(
         dataset=dataset,
@@ -453,7 +453,7 @@ def export_cmd(
     dataset: str, project_dir: str | None, formats: tuple[str, ...], out: str | None
 ) -> None:
     """Write a dataset's verified CoTs as TRL, LLaMA-Factory and HF datasets files."""
-    from acotd_tui.pipeline.export import FORMATS, ExportParams
+    from acotd_tui.stages import FORMATS, ExportParams
 
     params = ExportParams(dataset=dataset, formats=list(formats) or list(FORMATS), out=out)
     with open_project(project_dir) as project:

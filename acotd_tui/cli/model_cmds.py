@@ -199,7 +199,8 @@ def experiment_cmd(
     paper_reference,
 ) -> None:
     """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
-    from acotd_tui.pipeline.experiment import METHODS, ExperimentParams
+    from acotd_tui.pipeline.experiment import METHODS
+    from acotd_tui.stages import ExperimentParams
 
     params = ExperimentParams(
         name=name,

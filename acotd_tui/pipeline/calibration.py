@@ -24,9 +24,9 @@ from acotd_tui.answers import extract_last_boxed
 from acotd_tui.jobs import submit
 from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.project import Project
+from acotd_tui.stages import GradeParams
 from acotd_tui.store import SCHEME_LABELS
 
-from .grade import GradeParams
 from .review import cohens_kappa, confusion_matrix
 
 

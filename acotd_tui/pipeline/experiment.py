@@ -21,10 +21,9 @@ from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.names import NameKind, check_name, inside
-from acotd_tui.stages import ExperimentParams
+from acotd_tui.stages import EvalParams, ExperimentParams, TeachParams, VerifyParams
 from acotd_tui.store import StoreError
 
-from .evaluate import EvalParams
 from .random_arm import RandomArmRequest, acotd_long_share, create_random_arm
 from .results import (
     ACOTD_METHOD,
@@ -35,8 +34,6 @@ from .results import (
     write_report,
 )
 from .sampling import SamplingService
-from .teach import TeachParams
-from .verify import VerifyParams
 
 METHOD_LABELS = {
     "acotd": "ACoTD",

@@ -45,7 +45,7 @@ from acotd_tui.backends.base import ChatRequest
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
-from acotd_tui.stages import VerifyParams
+from acotd_tui.stages import TeachParams, VerifyParams
 from acotd_tui.store import Cot, Dataset, DatasetItem, NewTopup, Store
 from acotd_tui.templates import load_template
 
@@ -54,7 +54,6 @@ from .sampling import SamplingRequest, SamplingService
 from .teach import (
     CotSink,
     CotTarget,
-    TeachParams,
     _reference_cots,
     active_items,
     teach_items,

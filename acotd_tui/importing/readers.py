@@ -137,11 +137,17 @@ def read_json(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
         yield f"element {i}", obj
 
 
+# Long worked solutions exceed csv's 128 KiB default. The limit is process-wide in the csv
+# module, so every CSV reader of the app sets this same value (review import too): a file
+# must not read differently depending on which reader ran first.
+CSV_FIELD_LIMIT = 1 << 30
+
+
 def read_csv(path: Path) -> Iterator[tuple[str, Record | RecordError]]:
     """Strict CSV: a quote that does not close where a field ends is an error naming the line
     its record starts on, never two records silently merged into one."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    csv.field_size_limit(1 << 30)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     start = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:

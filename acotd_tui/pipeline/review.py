@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.importing.readers import CSV_FIELD_LIMIT
 from acotd_tui.store import SCHEME_LABELS, NewGrade, Store
 
 LABEL_ALIASES = {"easy": "E", "medium": "M", "hard": "H", "e": "E", "m": "M", "h": "H"}
@@ -128,7 +129,8 @@ class ReviewService:
         twice is one decision and counts once."""
         try:
             with open(path, newline="", encoding="utf-8-sig") as fh:
-                reader = csv.DictReader(fh)
+                csv.field_size_limit(CSV_FIELD_LIMIT)
+                reader = csv.DictReader(fh, strict=True)
                 if not reader.fieldnames or not {"problem_id", "human_label"} <= set(
                     reader.fieldnames
                 ):

@@ -14,22 +14,13 @@ from acotd_tui.cli import main
 from acotd_tui.pipeline.sampling import SamplingService
 from acotd_tui.project import Project
 
+from .test_cli_hardening import job_count, one_line_error
+
 
 def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def one_line_error(result, *needles: str) -> None:
-    assert result.exit_code != 0, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def job_count(project: Project) -> int:
-    return len(project.store.jobs.list(limit=100_000))
 
 
 def test_unknown_benchmark_is_refused_before_a_job_row(demo_project):

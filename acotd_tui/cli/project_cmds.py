@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from acotd_tui.errors import AcotdError
+from acotd_tui.importing.attempt_shapes import ATTEMPT_FIELDS
 from acotd_tui.project import Project
 
 from .common import info, open_project, progress_bar, project_option, table
@@ -141,20 +142,7 @@ def attempts_group() -> None:
     default=None,
     help=_MAP_HELP
     + " Targets: "
-    + ", ".join(
-        (
-            "problem",
-            "reference",
-            "model",
-            "response",
-            "steps",
-            "answer",
-            "correct",
-            "sample_index",
-            "first_error",
-            "finish_reason",
-        )
-    )
+    + ", ".join(ATTEMPT_FIELDS)
     + ".",
 )
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows instead of refusing.")

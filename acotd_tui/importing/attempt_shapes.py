@@ -13,7 +13,7 @@ from typing import Any
 from acotd_tui.answer_forms import literal_list
 from acotd_tui.answers import extract_final_answer
 
-from .fieldpath import MISSING, FieldPath, PathError, parse_path
+from .fieldpath import MISSING, FieldPath, parse_map_option, parse_path
 from .readers import Record, RecordError
 from .values import answer_text
 
@@ -49,26 +49,7 @@ PRM800K_MODEL = "prm800k-generator"
 
 def parse_attempt_mapping(text: str | None) -> dict[str, str]:
     """`outputs[].response=response,outputs[].label=correct` -> {path: field}."""
-    mapping: dict[str, str] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        src, sep, dst = part.partition("=")
-        src, dst = src.strip(), dst.strip()
-        if not sep or not src or not dst:
-            raise ValueError(f"bad --map entry {part!r}: expected SOURCE_PATH=FIELD")
-        if dst not in ATTEMPT_FIELDS:
-            raise ValueError(f"bad --map target {dst!r}: one of {', '.join(ATTEMPT_FIELDS)}")
-        try:
-            parse_path(src)
-        except PathError as exc:
-            raise ValueError(f"bad --map entry {part!r}: {exc}") from None
-        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
-        if twice is not None:
-            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
-        mapping[src] = dst
-    return mapping
+    return parse_map_option(text, ATTEMPT_FIELDS, entry="SOURCE_PATH=FIELD", per_element=True)
 
 
 @dataclass

@@ -114,3 +114,36 @@ def _walk(value: Any, parts: tuple[str | int, ...]) -> Any:
                 return MISSING
             value = value[part]
     return value
+
+
+def parse_map_option(
+    text: str | None, targets: tuple[str, ...], *, entry: str, per_element: bool
+) -> dict[str, str]:
+    """`--map SOURCE=TARGET,...` -> {source path: target}, for both imports: each path parsed,
+    each target one of `targets` and named once. `per_element` allows `x[].y` (attempts: one
+    value per sample); a problem import takes one value and is told how to pick one."""
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        src, sep, dst = part.partition("=")
+        src, dst = src.strip(), dst.strip()
+        if not sep or not src or not dst:
+            raise ValueError(f"bad --map entry {part!r}: expected {entry}")
+        if dst not in targets:
+            raise ValueError(f"bad --map target {dst!r}: one of {', '.join(targets)}")
+        try:
+            path = parse_path(src)
+        except PathError as exc:
+            raise ValueError(f"bad --map entry {part!r}: {exc}") from None
+        if path.each and not per_element:
+            raise ValueError(
+                f"bad --map entry {part!r}: [] (one value per element) is for"
+                f" `attempts import`; a problem takes one value, e.g. {src.replace('[]', '.0')}"
+            )
+        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
+        if twice is not None:
+            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
+        mapping[src] = dst
+    return mapping

@@ -44,6 +44,8 @@ def probe_record(records: Iterable[Record | RecordError]) -> Record | None:
             if key not in probe or probe[key] is None or probe[key] == "":
                 probe[key] = value
     return probe or None
+
+
 # The file's stem is the source name as it is (`Qwen2.5_7b.jsonl` -> `Qwen2.5_7b`): only these
 # known suffixes come off, so dots inside the name stay.
 FILE_SUFFIXES = (".jsonl.gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")

@@ -29,7 +29,7 @@ from acotd_tui.answers import extract_final_answer, extract_last_boxed, gsm8k_fi
 from acotd_tui.store import NewProblem
 
 from .code_shapes import CodePlan, detect_code_shape
-from .fieldpath import MISSING, FieldPath, PathError, parse_path
+from .fieldpath import MISSING, FieldPath, parse_map_option, parse_path
 from .readers import Record, RecordError
 from .values import (
     LONG_ANSWER_CHARS,
@@ -174,33 +174,9 @@ KNOWN_SHAPES: tuple[KnownShape, ...] = (
 
 def parse_mapping(text: str | None) -> dict[str, str]:
     """`question=problem,final_answer.0=answer` -> {"question": "problem", ...}; paths checked."""
-    mapping: dict[str, str] = {}
-    if not text:
-        return mapping
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        src, sep, dst = part.partition("=")
-        src, dst = src.strip(), dst.strip()
-        if not sep or not src or not dst:
-            raise ValueError(f"bad --map entry {part!r}: expected SOURCE_FIELD=CANONICAL_FIELD")
-        if dst not in CANONICAL:
-            raise ValueError(f"bad --map target {dst!r}: one of {', '.join(CANONICAL)}")
-        try:
-            path = parse_path(src)
-        except PathError as exc:
-            raise ValueError(f"bad --map entry {part!r}: {exc}") from None
-        if path.each:
-            raise ValueError(
-                f"bad --map entry {part!r}: [] (one value per element) is for"
-                " `attempts import`; a problem takes one value, e.g. {src.replace('[]', '.0')}"
-            )
-        twice = next((s for s, d in mapping.items() if d == dst and s != src), None)
-        if twice is not None:
-            raise ValueError(f"bad --map: {dst!r} given twice ({twice}, {src}); name one field")
-        mapping[src] = dst
-    return mapping
+    return parse_map_option(
+        text, CANONICAL, entry="SOURCE_FIELD=CANONICAL_FIELD", per_element=False
+    )
 
 
 def _normalize_level(value: Any) -> str | None:

@@ -115,12 +115,7 @@ class FileReport:
         )
 
     def summary_lines(self) -> list[str]:
-        lines = summary_lines(self.path, self.summary(), self.accounting_line())
-        if self.refusal:
-            lines.append(
-                f"  without --skip-bad / --skip-unmatched the import refuses: {self.refusal}"
-            )
-        return lines
+        return summary_lines(self.path, self.summary(), self.accounting_line(), self.refusal)
 
 
 @dataclass

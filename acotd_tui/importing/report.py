@@ -96,8 +96,11 @@ def summary_dict(
     }
 
 
-def summary_lines(label: str, summary: dict[str, Any], accounting_line: str) -> list[str]:
-    """Human-readable form of `summary_dict`, for the CLI (dry-run and real imports alike)."""
+def summary_lines(
+    label: str, summary: dict[str, Any], accounting_line: str, refusal: str | None = None
+) -> list[str]:
+    """Human-readable form of `summary_dict`, for the CLI (dry-run and real imports alike),
+    ending with the refusal a run without --skip-bad / --skip-unmatched would give."""
     out = [f"{label}: shape {summary['shape']} ({summary['title']})"]
     out += [f"  {line}" for line in summary["mapping"]]
     if summary["not_kept"]:
@@ -117,4 +120,6 @@ def summary_lines(label: str, summary: dict[str, Any], accounting_line: str) -> 
     more = len(summary["skipped"]) - 20 + summary["skipped_more"]
     if more > 0:
         out.append(f"  ... and {more} more skipped (all in imports.summary up to {STORED_SKIPS})")
+    if refusal:
+        out.append(f"  without --skip-bad / --skip-unmatched the import refuses: {refusal}")
     return out

@@ -246,6 +246,20 @@ def test_exporting_a_set_with_nothing_verified_leaves_no_job_row(demo_project):
     assert job_count(demo_project) == before
 
 
+def test_grading_with_no_attempts_is_refused_unless_a_diagnose_is_on_its_way(demo_project):
+    root = str(demo_project.root)
+    before = job_count(demo_project)
+    one_line_error(
+        run("grade", "--attempts-of", "nobody/never", "-p", root), "no attempts by model"
+    )
+    assert job_count(demo_project) == before
+    # A queued diagnose job will bring attempts: the grade may be queued behind it.
+    from acotd_tui.preflight import check_job
+
+    demo_project.store.jobs.create("diagnose", {})
+    check_job(demo_project, "grade", {"attempts_of": ["nobody/never"]})
+
+
 # -- review CSV --------------------------------------------------------------------------
 def test_review_csv_with_conflicting_rows_is_refused(demo_project, tmp_path):
     root = str(demo_project.root)

@@ -37,6 +37,12 @@ def check_benchmarks(project: Project, names: list[str]) -> None:
             load_benchmark(name, project.store)  # AcotdError naming it
 
 
+def _active(project: Project, kind: str) -> list[Any]:
+    """The queued and running jobs of this kind: their results are still to come."""
+    jobs = project.store.jobs.list(limit=100_000, statuses=("queued", "running"))
+    return [job for job in jobs if job.kind == kind]
+
+
 def check_adapter(project: Project, ref: str) -> None:
     """An adapter is a training run, a queued or running training job's run-to-be, or a
     folder; anything else was a `failed` eval row. (Whether the run has finished is the
@@ -52,8 +58,8 @@ def check_adapter(project: Project, ref: str) -> None:
         pass
     if Path(ref).exists():
         return
-    for job in project.store.jobs.list(limit=100_000, statuses=("queued", "running")):
-        if job.kind == "train" and (job.params.get("name") or job.params.get("dataset")) == ref:
+    for job in _active(project, "train"):
+        if (job.params.get("name") or job.params.get("dataset")) == ref:
             return
     raise AcotdError(f"adapter {ref!r} is neither a training run nor a folder")
 
@@ -90,6 +96,12 @@ def check_job(project: Project, kind: str, params: Mapping[str, Any]) -> None:
         # Its datasets, runs and evals are named `<name>-<method>`: those must pass too.
         for method in [*(params.get("methods") or []), "base"]:
             check_name(f"{name}-{method}", NameKind.EXPERIMENT)
+    if kind == "grade" and not _active(project, "diagnose"):
+        # Attempts may still be on their way from a queued or running diagnose job.
+        from acotd_tui.pipeline.grade import attempt_models
+        from acotd_tui.stages import GradeParams
+
+        attempt_models(project, GradeParams.from_job(params))
     if kind == "export":
         from acotd_tui.pipeline.export import FORMATS, export_rows
 

@@ -41,6 +41,15 @@ from .training import Metric, TrainRun, TrainRuns
 DB_FILENAME = "acotd.db"
 
 
+def _is_blank(path: Path) -> bool:
+    """A 0-byte database file with no write-ahead log holding its pages."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return path.stat().st_size == 0 and (not wal.exists() or wal.stat().st_size == 0)
+    except OSError:
+        return False
+
+
 class Store:
     """All repositories over one database connection."""
 
@@ -48,6 +57,13 @@ class Store:
         path = Path(path)
         if not create and not path.exists():
             raise StoreError(f"no store at {path} (run `acotd init` first)")
+        if not create and _is_blank(path):
+            # SQLite would open a 0-byte file as an empty database and the migrations would
+            # quietly build a new, empty store over what was lost.
+            raise StoreError(
+                f"{path} is empty (0 bytes): the store was truncated or never written; restore it "
+                "from a backup"
+            )
         self.path = path
         self.db = Database(path, readonly=readonly)
         if not readonly:

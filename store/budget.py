@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from .db import Database, utcnow
-from .jobs import Job, drop_budget_grant
+from .jobs import drop_budget_grant, holders_not_running
 
 _RECORDED_OUTSIDE_GRANTS = """
 SELECT COALESCE(SUM(c.cost), 0) FROM llm_spend c
@@ -98,16 +98,8 @@ class BudgetLedger:
     @staticmethod
     def _drop_dead(conn: sqlite3.Connection) -> None:
         """Grants of jobs that no longer run (killed, finished elsewhere, deleted) lapse."""
-        rows = conn.execute(
-            "SELECT g.job_id AS grant_job, j.* FROM budget_grants g"
-            " LEFT JOIN jobs j ON j.id = g.job_id"
-        ).fetchall()
-        for row in rows:
-            data = dict(row)
-            job_id = data.pop("grant_job")
-            job = Job.from_row(data) if data["id"] is not None else None
-            if job is None or job.status != "running" or job.stale:
-                BudgetLedger.release(conn, job_id)
+        for job_id in holders_not_running(conn, "budget_grants"):
+            BudgetLedger.release(conn, job_id)
 
 
 @dataclass

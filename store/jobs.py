@@ -59,6 +59,25 @@ def release_claims(conn: sqlite3.Connection, job_id: int) -> None:
     conn.execute("DELETE FROM llm_claims WHERE job_id = ?", (job_id,))
 
 
+def holders_not_running(conn: sqlite3.Connection, table: str) -> list[int]:
+    """The job ids holding rows of `table` (budget_grants, llm_claims) whose job no longer runs:
+    finished, killed (its process gone) or deleted. Their holdings lapse."""
+    if table not in ("budget_grants", "llm_claims"):
+        raise ValueError(f"not a table of job holdings: {table}")
+    rows = conn.execute(
+        f"SELECT h.job_id AS holder, j.* FROM (SELECT DISTINCT job_id FROM {table}) h"
+        " LEFT JOIN jobs j ON j.id = h.job_id"
+    ).fetchall()
+    dead = []
+    for row in rows:
+        data = dict(row)
+        holder = int(data.pop("holder"))
+        job = Job.from_row(data) if data["id"] is not None else None
+        if job is None or job.status != "running" or job.stale:
+            dead.append(holder)
+    return dead
+
+
 class JobTaken(StoreError):
     """Another live worker holds the job, or it is done: a worker draining the queue moves on."""
 

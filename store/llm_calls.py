@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .db import Database, utcnow
-from .jobs import Job, release_claims
+from .jobs import holders_not_running, release_claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +161,5 @@ class LLMCalls:
 
 def lapse_dead_claims(conn: sqlite3.Connection) -> None:
     """Claims of jobs that no longer run (finished, killed, deleted) lapse."""
-    rows = conn.execute(
-        "SELECT c.job_id AS claim_job, j.* FROM (SELECT DISTINCT job_id FROM llm_claims) c"
-        " LEFT JOIN jobs j ON j.id = c.job_id"
-    ).fetchall()
-    for row in rows:
-        data = dict(row)
-        job_id = data.pop("claim_job")
-        job = Job.from_row(data) if data["id"] is not None else None
-        if job is None or job.status != "running" or job.stale:
-            release_claims(conn, job_id)
+    for job_id in holders_not_running(conn, "llm_claims"):
+        release_claims(conn, job_id)

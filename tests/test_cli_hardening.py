@@ -145,7 +145,7 @@ def test_group_project_option_reaches_every_subcommand(tmp_path, shared_data):
 
 
 # -- damaged store ------------------------------------------------------------------------
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "emptied"])
 def test_a_damaged_store_is_one_line(tmp_path, shared_data, damage):
     root = tmp_path / "p"
     assert run("init", str(root)).exit_code == 0
@@ -159,7 +159,7 @@ def test_a_damaged_store_is_one_line(tmp_path, shared_data, damage):
     else:
         size = db.stat().st_size
         with open(db, "r+b") as fh:
-            fh.truncate(size // 2)
+            fh.truncate(size // 2 if damage == "truncated" else 0)
     for args in (["status"], ["jobs"], ["sample", "list"], ["review", "stats"]):
         result = subprocess.run(
             [sys.executable, "-m", "acotd_tui", *args, "-p", str(root)],
@@ -170,7 +170,10 @@ def test_a_damaged_store_is_one_line(tmp_path, shared_data, damage):
         assert result.returncode == 1, (args, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
-        assert str(db) in lines[0] and "damaged" in lines[0] and "Traceback" not in result.stderr
+        said = "empty (0 bytes)" if damage == "emptied" else "damaged"
+        assert str(db) in lines[0] and said in lines[0] and "Traceback" not in result.stderr
+    if damage == "emptied":  # not quietly rebuilt as a new, empty store
+        assert db.stat().st_size == 0
 
 
 # -- counts, limits, ratios ---------------------------------------------------------------
@@ -241,6 +244,20 @@ def test_exporting_a_set_with_nothing_verified_leaves_no_job_row(demo_project):
     result = run("export", "ds", "-p", str(demo_project.root))
     one_line_error(result, "no verified CoT")
     assert job_count(demo_project) == before
+
+
+def test_grading_with_no_attempts_is_refused_unless_a_diagnose_is_on_its_way(demo_project):
+    root = str(demo_project.root)
+    before = job_count(demo_project)
+    one_line_error(
+        run("grade", "--attempts-of", "nobody/never", "-p", root), "no attempts by model"
+    )
+    assert job_count(demo_project) == before
+    # A queued diagnose job will bring attempts: the grade may be queued behind it.
+    from acotd_tui.preflight import check_job
+
+    demo_project.store.jobs.create("diagnose", {})
+    check_job(demo_project, "grade", {"attempts_of": ["nobody/never"]})
 
 
 # -- review CSV --------------------------------------------------------------------------

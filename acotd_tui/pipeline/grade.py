@@ -96,22 +96,28 @@ def make_grader(project: Project, params: GradeParams) -> Grader:
     )
 
 
+def attempt_models(project: Project, params: GradeParams) -> list[int] | None:
+    """The ids of the models whose attempts are graded (None: any), or one AcotdError line
+    naming a model with no attempts (also checked before a grade job's row is written)."""
+    if params.attempts_of == ["*"]:
+        return None
+    names = params.attempts_of or [apply_overrides(project.config.role("student"), {}).model]
+    known = {m.display: m.id for m in project.store.models.all()}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise AcotdError(
+            f"no attempts by model {missing[0]!r} (models with attempts: "
+            f"{', '.join(sorted(known)) or 'none'}); run `acotd diagnose` first or use --attempts-of"
+        )
+    return [known[n] for n in names]
+
+
 def _select(project: Project, params: GradeParams) -> tuple[list[int], dict[int, list[Attempt]]]:
     store = project.store
     ids = store.problems.ids(
         ProblemFilter(sources=tuple(params.sources), splits=tuple(params.splits))
     )
-    if params.attempts_of == ["*"]:
-        model_ids = None
-    else:
-        names = params.attempts_of or [apply_overrides(project.config.role("student"), {}).model]
-        known = {m.display: m.id for m in store.models.all()}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise AcotdError(
-                f"no attempts by model {missing[0]!r} (models with attempts: {', '.join(sorted(known)) or 'none'}); use --attempts-of"
-            )
-        model_ids = [known[n] for n in names]
+    model_ids = attempt_models(project, params)
     by_problem = store.attempts.for_problems(ids, model_ids)
     chosen = [pid for pid in ids if by_problem.get(pid)]
     if params.limit is not None:

@@ -408,36 +408,52 @@ def plot_table(
     return [path]
 
 
-def plot_accuracy(table: ResultsTable, path: Path) -> list[Path]:
-    if not table.rows:
-        return []
+def _grouped_bars(
+    table: ResultsTable,
+    series: list[tuple[str, list[float], tuple[list[float], list[float]] | None]],
+    ylabel: str,
+    path: Path,
+    *,
+    per_inch: float,
+    zero_line: bool = False,
+) -> list[Path]:
+    """One bar group per benchmark, one bar per series (label, values, and the error bars'
+    lengths below and above, or None)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(
-        figsize=(max(6, 1.6 * len(table.benchmarks) * max(1, len(table.rows)) / 3), 4)
-    )
-    width = 0.8 / len(table.rows)
-    for i, row in enumerate(table.rows):
-        cells = [table.cell(row, b) for b in table.benchmarks]
-        means = [100 * (c.acc_mean or 0) if c else 0 for c in cells]
-        stds = [100 * (c.acc_std or 0) if c else 0 for c in cells]
-        ax.bar(
-            [x + i * width for x in range(len(table.benchmarks))],
-            means,
-            width,
-            yerr=stds,
-            label=table.labels.get(row, row),
-            capsize=2,
-        )
-    ax.set_xticks(
-        [x + 0.4 - width / 2 for x in range(len(table.benchmarks))],
-        [table.title(b) for b in table.benchmarks],
-    )
-    ax.set_ylabel("accuracy (%)")
+    benches = table.benchmarks
+    fig, ax = plt.subplots(figsize=(max(6, per_inch * len(benches) * max(1, len(series))), 4))
+    width = 0.8 / len(series)
+    for i, (label, values, errors) in enumerate(series):
+        xs = [x + i * width for x in range(len(benches))]
+        if errors is None:
+            ax.bar(xs, values, width, label=label)
+        else:
+            ax.bar(xs, values, width, yerr=list(errors), label=label, capsize=2)
+    if zero_line:
+        ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(benches))], map(table.title, benches))
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+def plot_accuracy(table: ResultsTable, path: Path) -> list[Path]:
+    """Accuracy mean ± std of every row, per benchmark."""
+    if not table.rows:
+        return []
+    series: list[tuple[str, list[float], tuple[list[float], list[float]] | None]] = []
+    for row in table.rows:
+        cells = [table.cell(row, b) for b in table.benchmarks]
+        means = [100 * (c.acc_mean or 0) if c else 0 for c in cells]
+        stds = [100 * (c.acc_std or 0) if c else 0 for c in cells]
+        # ± std, kept inside 0-100 %: an accuracy bar's whisker never reaches below zero.
+        below = [min(sd, m) for m, sd in zip(means, stds, strict=True)]
+        above = [min(sd, 100 - m) for m, sd in zip(means, stds, strict=True)]
+        series.append((table.labels.get(row, row), means, (below, above)))
+    return _grouped_bars(table, series, "accuracy (%)", path, per_inch=1.6 / 3)
 
 
 def plot_gains(table: ResultsTable, path: Path) -> list[Path]:
@@ -445,28 +461,13 @@ def plot_gains(table: ResultsTable, path: Path) -> list[Path]:
     gains = table.gains()
     if not gains:
         return []
-    plt = _pyplot()
-    names = list(gains)
-    fig, ax = plt.subplots(
-        figsize=(max(6, 1.4 * len(table.benchmarks) * max(1, len(names)) / 2), 4)
+    series: list[tuple[str, list[float], tuple[list[float], list[float]] | None]] = [
+        (f"vs {name}", [by_bench.get(b, 0.0) for b in table.benchmarks], None)
+        for name, by_bench in gains.items()
+    ]
+    return _grouped_bars(
+        table, series, "ACoTD gain (accuracy points)", path, per_inch=1.4 / 2, zero_line=True
     )
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        values = [gains[name].get(b, 0.0) for b in table.benchmarks]
-        ax.bar(
-            [x + i * width for x in range(len(table.benchmarks))], values, width, label=f"vs {name}"
-        )
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(
-        [x + 0.4 - width / 2 for x in range(len(table.benchmarks))],
-        [table.title(b) for b in table.benchmarks],
-    )
-    ax.set_ylabel("ACoTD gain (accuracy points)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
 
 
 def plot_losses(store: Store, runs: Sequence[str], path: Path) -> list[Path]:

@@ -139,3 +139,33 @@ def test_a_bad_edit_is_refused_and_leaves_the_file_as_it_was(tmp_path: Path, val
         edit_config(path, values)
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["acotd.toml"]
+
+
+def test_acotd_config_set_and_unset(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from acotd_tui.cli import main
+
+    runner = CliRunner()
+    root = tmp_path / "p"
+    assert runner.invoke(main, ["init", str(root)]).exit_code == 0
+    path = root / "acotd.toml"
+    args = ["config", "set", "-p", str(root), "limits.concurrency=8"]
+    args += ["models.student.model=Qwen/Qwen3-8B", "sampling.ratios={E = 5, M = 3, H = 2}"]
+    assert runner.invoke(main, args).exit_code == 0
+    config = parse_config(path.read_text())
+    assert config.limits.concurrency == 8 and config.models["student"].model == "Qwen/Qwen3-8B"
+    assert config.sampling.ratios == {"E": 5, "M": 3, "H": 2}
+    assert "# requests in flight at once\nconcurrency = 8\n" in path.read_text()
+
+    before = path.read_bytes()
+    for bad in (["limits.concurrency=0"], ["limits.concurency=2"], ["concurrency"]):
+        result = runner.invoke(main, ["config", "set", "-p", str(root), *bad])
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+        assert path.read_bytes() == before
+
+    assert (
+        runner.invoke(main, ["config", "unset", "-p", str(root), "limits.concurrency"]).exit_code
+        == 0
+    )
+    assert parse_config(path.read_text()).limits.concurrency == 32

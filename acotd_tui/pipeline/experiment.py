@@ -58,7 +58,7 @@ _PAPER_EVAL = EvalConfig()
 PAPER_SETTINGS: dict[str, Any] = {
     "k": SamplingConfig().k,  # §4.2: 1,000 distillation examples (671 short + 329 long)
     "n": _PAPER_EVAL.n,  # Table 2: 4 samples per problem
-    "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (§4.3.3 says 8196)
+    "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (and what §4.3.3 says instead: config.py)
     "temperature": _PAPER_EVAL.temperature,  # Table 2
     "top_p": _PAPER_EVAL.top_p,  # Table 2
     "grading_rule": GradingConfig().rule,  # Algorithm 1: the judge's verdict is the label

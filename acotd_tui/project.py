@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acotd_tui.store import DB_FILENAME, Store
 
-from .config import CONFIG_FILENAME, Config, default_config_text, load_config
+from .config import CONFIG_FILENAME, Config, default_config_text, edit_config, load_config
 from .errors import AcotdError
 
 PROJECT_ENV = "ACOTD_PROJECT"
@@ -77,6 +79,11 @@ class Project:
 
     def reload_config(self) -> None:
         self.config = load_config(self.config_path)
+
+    def edit_config(self, values: Mapping[str, Any]) -> None:
+        """Set dotted keys of acotd.toml ({"limits.concurrency": 2}), keeping its comments;
+        a bad value or unknown key raises ConfigError and changes nothing."""
+        self.config = edit_config(self.config_path, values)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Project:

@@ -63,14 +63,17 @@ def make_project(root: Path, url: str, n: int, concurrency: int, budget: float):
     from acotd_tui.project import Project
 
     project = Project.init(root)
-    text = project.config_path.read_text()
-    text = text.replace(
-        '[models.student]            # answers problems in `acotd diagnose`, evaluated by `acotd eval`\nbackend = "vllm"\nmodel = "Qwen/Qwen3-1.7B"',
-        f'[models.student]\nbackend = "litellm"\nmodel = "openai/bench-student"\napi_base = "{url}"\ninput_cost_per_mtok = 0.1\noutput_cost_per_mtok = 0.2',
-    ).replace("concurrency = 32", f"concurrency = {concurrency}")
-    text = text.replace("budget_usd = 0.0", f"budget_usd = {budget}")
-    project.config_path.write_text(text)
-    project.reload_config()
+    project.edit_config(
+        {
+            "models.student.backend": "litellm",
+            "models.student.model": "openai/bench-student",
+            "models.student.api_base": url,
+            "models.student.input_cost_per_mtok": 0.1,
+            "models.student.output_cost_per_mtok": 0.2,
+            "limits.concurrency": concurrency,
+            "limits.budget_usd": budget,
+        }
+    )
     rows = (SHARED / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:n]
     data = root / "pool.jsonl"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -132,23 +132,22 @@ def point_roles_at(
     price_out: float = 2.0,
     extra: str = "",
 ) -> None:
-    """Rewrite the project's config so the given roles use the test server (priced)."""
-    kept, skipping = [], False
-    for line in project.config_path.read_text().splitlines():
-        if line.startswith("["):  # a table header: drop the tables of the roles we replace
-            skipping = any(line.startswith(f"[models.{role}]") for role in roles)
-        if not skipping:
-            kept.append(line)
-    text = "\n".join(kept) + "\n"
-    blocks = []
-    for role in roles:
-        blocks.append(
-            f'[models.{role}]\nbackend = "litellm"\nmodel = "openai/test-{role}"\napi_base = "{server.url}"\n'
-            f"temperature = 0.0\nmax_tokens = 512\ninput_cost_per_mtok = {price_in}\noutput_cost_per_mtok = {price_out}\n{extra}\n"
-        )
-    text = text.replace("\n[limits]", "\n" + "\n".join(blocks) + "\n[limits]", 1)
-    project.config_path.write_text(text)
-    project.reload_config()
+    """Rewrite the project's config so the given roles use the test server (priced); `extra`
+    is more TOML for each of these roles' tables."""
+    import tomllib
+
+    table = {
+        "backend": "litellm",
+        "api_base": server.url,
+        "temperature": 0.0,
+        "max_tokens": 512,
+        "input_cost_per_mtok": price_in,
+        "output_cost_per_mtok": price_out,
+        **tomllib.loads(extra),
+    }
+    project.edit_config(
+        {f"models.{role}": {"model": f"openai/test-{role}", **table} for role in roles},
+    )
 
 
 @pytest.fixture

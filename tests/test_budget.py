@@ -102,9 +102,7 @@ def test_two_jobs_at_once_stay_under_the_cap_together(demo_project, llm_server, 
     """Two graders started together, each alone able to spend the whole cap."""
     project = demo_project
     point_at(project, llm_server, roles=("judge",), price_in=20.0, price_out=20.0)
-    text = project.config_path.read_text().replace("concurrency = 32", "concurrency = 2")
-    project.config_path.write_text(text.replace("budget_usd = 0.0", "budget_usd = 0.5"))
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 2, "limits.budget_usd": 0.5})
     assert project.config.limits.budget_usd == 0.5
     llm_server.configure(
         rules=[{"contains": "strict grader", "replies": [EASY, MEDIUM, HARD]}], latency_s=0.2

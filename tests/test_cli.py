@@ -71,9 +71,10 @@ def test_bad_config_is_one_line(tmp_path):
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(tmp_path / "c")]).exit_code == 0
     cfg = tmp_path / "c" / "acotd.toml"
-    cfg.write_text(
-        cfg.read_text().replace("concurrency = 32", "concurency = 32").replace("k = 1000", "k = -5")
-    )
+    broken = cfg.read_text().replace("concurrency = 32", "concurency = 32")
+    broken = broken.replace("k = 1000", "k = -5")
+    assert "concurency = 32" in broken and "k = -5" in broken  # the edits are not no-ops
+    cfg.write_text(broken)
     result = runner.invoke(main, ["status", "-p", str(tmp_path / "c")])
     assert result.exit_code == 1
     assert "limits.concurency: unknown key" in result.output

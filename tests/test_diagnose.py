@@ -119,10 +119,7 @@ async def test_engine_replays_cache_without_requests(project, llm_server, point_
 def test_failures_are_not_cached_and_retried_next_run(project, tmp_path, llm_server, point_at):
     small_project(project, tmp_path)
     point_at(project, llm_server, roles=("student",))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("max_retries = 6", "max_retries = 0")
-    )
-    project.reload_config()
+    project.edit_config({"limits.max_retries": 0})
     llm_server.configure(rules=[{"contains": "7*6", "fault": "500"}], default_reply="\\boxed{5}")
     job = submit(project, "diagnose", DiagnoseParams().to_job())
     assert job.status == "done" and job.failed == 1 and "run again to retry" in job.message
@@ -149,10 +146,7 @@ def many_problems(project, tmp_path, n=60):
 def test_kill_9_mid_run_then_resume(project, tmp_path, llm_server, point_at):
     many_problems(project, tmp_path)
     point_at(project, llm_server, roles=("student",))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("concurrency = 32", "concurrency = 4")
-    )
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 4})
     llm_server.configure(latency_s=0.15, default_reply="\\boxed{0}")
     job = project.store.jobs.create("diagnose", DiagnoseParams(samples=2).to_job())
     pid = spawn_worker(project.root, job.id)
@@ -184,10 +178,7 @@ def test_kill_9_mid_run_then_resume(project, tmp_path, llm_server, point_at):
 def test_cancel_then_resume(project, tmp_path, llm_server, point_at):
     many_problems(project, tmp_path, n=40)
     point_at(project, llm_server, roles=("student",))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("concurrency = 32", "concurrency = 2")
-    )
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 2})
     llm_server.configure(latency_s=0.1, default_reply="\\boxed{0}")
     job = project.store.jobs.create("diagnose", DiagnoseParams().to_job())
     spawn_worker(project.root, job.id)
@@ -289,10 +280,7 @@ def test_two_workers_drain_one_queue_without_repeating_work(
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         import_files(project.store, [path])
     point_at(project, llm_server, roles=("student",))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("concurrency = 32", "concurrency = 2")
-    )
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 2})
     llm_server.configure(latency_s=0.3, default_reply="\\boxed{0}")
     jobs = [
         project.store.jobs.create("diagnose", DiagnoseParams(sources=[s]).to_job())
@@ -357,9 +345,7 @@ def test_a_dead_server_stops_the_job_early_with_one_clear_line(project, tmp_path
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
-    text = project.config_path.read_text()
-    text = text.replace("concurrency = 32", "concurrency = 2")
-    project.config_path.write_text(text)
+    project.edit_config({"limits.concurrency": 2})
     args = ["diagnose", "-p", str(project.root), "--backend", "litellm"]
     args += ["--model", "openai/nobody-home", "--api-base", dead]
     started = time.monotonic()

@@ -311,12 +311,12 @@ def test_prm_grading(project, tmp_path, llm_server, point_at):
     llm_server.configure(default_reply="First step.\n\nSecond step.\n\nSo \\boxed{7}")
     submit(project, "diagnose", {})
     prm = build_tiny_prm(project.root / "runs" / "tiny-prm")
-    text = (
-        project.config_path.read_text()
-        + f'\n[models.prm]\nbackend = "transformers"\nmodel = "{prm}"\ndevice = "cpu"\n'
+    project.edit_config(
+        {
+            "models.prm": {"backend": "transformers", "model": str(prm), "device": "cpu"},
+            "grading.zte_grader": "prm",
+        }
     )
-    project.config_path.write_text(text.replace('zte_grader = "judge"', 'zte_grader = "prm"'))
-    project.reload_config()
     job = submit(project, "grade", GradeParams(scheme="zte").to_job())
     assert job.status == "done", job.error
     for pid in project.store.problems.ids():
@@ -331,10 +331,7 @@ def test_prm_grading(project, tmp_path, llm_server, point_at):
 def test_kill_9_mid_grading_resumes_without_repeated_calls(demo_project, llm_server, point_at):
     project = demo_project
     point_at(project, llm_server, roles=("judge",))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("concurrency = 32", "concurrency = 4")
-    )
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 4})
     llm_server.configure(
         rules=[{"contains": "strict grader", "replies": [EASY, MEDIUM, HARD]}], latency_s=0.05
     )

@@ -154,13 +154,9 @@ def test_human_labels_take_precedence_and_conflicts_follow_the_grading_rule(demo
     # A fresh judge-vs-check conflict keeps its problem out, unless asked. The demo already
     # holds some conflicts (experts who disagree, issue 16): count them under "checked" first.
     def use_rule(rule: str) -> SamplingService:
-        text = demo_project.config_path.read_text()
         other = "checked" if rule == "paper" else "paper"
-        assert f'\nrule = "{other}"' in text
-        demo_project.config_path.write_text(
-            text.replace(f'\nrule = "{other}"', f'\nrule = "{rule}"', 1)
-        )
-        demo_project.reload_config()
+        assert demo_project.config.grading.rule == other
+        demo_project.edit_config({"grading.rule": rule})
         return SamplingService(demo_project)
 
     held_before = use_rule("checked").preview(service.default_request(k=10)).excluded["conflict"]

@@ -216,10 +216,8 @@ def _plan_dict(plan: Plan) -> dict:
 def pooled(project):
     # The plans were pinned under the "checked" grading rule (conflicts left out of the pool
     # unless asked), so that both the held-out and the kept cases are exercised.
-    text = project.config_path.read_text()
-    assert '\nrule = "paper"' in text
-    project.config_path.write_text(text.replace('\nrule = "paper"', '\nrule = "checked"', 1))
-    project.reload_config()
+    assert project.config.grading.rule == "paper"
+    project.edit_config({"grading.rule": "checked"})
     notable = build_pool(project)
     return project, notable
 

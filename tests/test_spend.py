@@ -28,12 +28,7 @@ from .test_diagnose import many_problems, wait_for
 
 
 def set_limits(project, **values) -> None:
-    text = project.config_path.read_text()
-    defaults = {"concurrency": "32", "budget_usd": "0.0", "max_retries": "6"}
-    for name, value in values.items():
-        text = text.replace(f"{name} = {defaults[name]}", f"{name} = {value}")
-    project.config_path.write_text(text)
-    project.reload_config()
+    project.edit_config({f"limits.{name}": value for name, value in values.items()})
 
 
 # -- the books ---------------------------------------------------------------------------------

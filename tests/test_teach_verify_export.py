@@ -189,10 +189,7 @@ def test_consistency_judge_can_fail_a_right_answer(demo_project, llm_server, poi
 def test_kill_9_during_teaching_resumes_without_repeated_calls(demo_project, llm_server, point_at):
     project = demo_project
     point_at(project, llm_server, roles=("teacher_short", "teacher_long"))
-    project.config_path.write_text(
-        project.config_path.read_text().replace("concurrency = 32", "concurrency = 3")
-    )
-    project.reload_config()
+    project.edit_config({"limits.concurrency": 3})
     dataset = make_dataset(project, k=60)
     llm_server.configure(rules=teacher_script(project, dataset), latency_s=0.1)
     job = project.store.jobs.create("teach", TeachParams(dataset="ds").to_job())

@@ -221,9 +221,7 @@ def test_eval_with_cotqs_and_overlap_refusal(demo_project, llm_server, point_at,
     assert project.store.evals.all() == []
 
     # The first sample per problem only (the default judges every sample).
-    text = project.config_path.read_text()
-    project.config_path.write_text(text.replace("cotqs_samples = 0", "cotqs_samples = 1", 1))
-    project.reload_config()
+    project.edit_config({"eval.cotqs_samples": 1})
     assert project.config.eval.cotqs_samples == 1
     eval_base = ["eval", "-p", str(project.root), "--benchmark", "amc23", "--benchmark", "aime25"]
     eval_base += ["--limit", "3", "-n", "2", "--max-tokens", "16", "--name", "base"]

@@ -49,9 +49,7 @@ async def test_dashboard(demo_project):
 
 async def test_dashboard_shows_what_is_left_of_the_spending_cap(demo_project):
     project = demo_project
-    text_ = project.config_path.read_text().replace("budget_usd = 0.0", "budget_usd = 25.0")
-    project.config_path.write_text(text_)
-    project.reload_config()
+    project.edit_config({"limits.budget_usd": 25.0})
     with project.store.db.tx() as conn:
         project.store.llm_calls.put(conn, [("k", "m", "litellm", {"text": "", "cost": 5.5}, None)])
     app = AcotdApp(project)

@@ -109,16 +109,15 @@ def test_diagnose_job_through_vllm(project, tmp_path, tiny_model_dir, backend):
         )
     )
     import_files(project.store, [data])
-    text = (
-        project.config_path.read_text()
-        .replace(
-            'model = "Qwen/Qwen3-1.7B"',
-            f'model = "{tiny_model_dir}"\ndtype = "float32"\ngpu_memory_utilization = 0.2\nmax_model_len = 1024',
-        )
-        .replace("max_tokens = 8192", "max_tokens = 32")
+    project.edit_config(
+        {
+            "models.student.model": str(tiny_model_dir),
+            "models.student.dtype": "float32",
+            "models.student.gpu_memory_utilization": 0.2,
+            "models.student.max_model_len": 1024,
+            "models.student.max_tokens": 32,
+        }
     )
-    project.config_path.write_text(text)
-    project.reload_config()
     job = submit(project, "diagnose", DiagnoseParams(samples=2).to_job())
     assert job.status == "done", job.error
     assert project.store.attempts.count() == 20 and project.store.attempts.duplicates() == 0

@@ -19,6 +19,7 @@ from acotd_tui.errors import AcotdError
 from acotd_tui.store import StoreError
 
 from .common import project_option, store_problem
+from .config_cmds import config_group
 from .dataset_cmds import cots_group, export_cmd, sample_group, teach_cmd, verify_cmd
 from .jobs_cmds import jobs_group
 from .model_cmds import eval_cmd, experiment_cmd, results_cmd, train_cmd
@@ -128,6 +129,7 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
 # In pipeline order: the help reads as the method.
 COMMANDS = [
     init_cmd,
+    config_group,
     import_cmd,
     problems_group,
     attempts_group,

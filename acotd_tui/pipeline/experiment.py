@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from acotd_tui.config import PAPER_EVAL_MAX_TOKENS, EvalConfig, GradingConfig, SamplingConfig
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
@@ -51,14 +52,16 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 
 
-# `--paper`: the settings the paper states, applied over the project's config.
+# `--paper`: the settings the paper states, applied over the project's config. The config's
+# defaults are the paper's (each field's description says where), so they are read from there.
+_PAPER_EVAL = EvalConfig()
 PAPER_SETTINGS: dict[str, Any] = {
-    "k": 1000,  # §4.2: 1,000 distillation examples (671 short + 329 long)
-    "n": 4,  # Table 2: 4 samples per problem
-    "max_tokens": 16384,  # Table 2 (§4.3.3 says 8196)
-    "temperature": 0.6,  # Table 2
-    "top_p": 0.9,  # Table 2
-    "grading_rule": "paper",  # Algorithm 1: the judge's verdict is the label, conflicts kept
+    "k": SamplingConfig().k,  # §4.2: 1,000 distillation examples (671 short + 329 long)
+    "n": _PAPER_EVAL.n,  # Table 2: 4 samples per problem
+    "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (and what §4.3.3 says instead: config.py)
+    "temperature": _PAPER_EVAL.temperature,  # Table 2
+    "top_p": _PAPER_EVAL.top_p,  # Table 2
+    "grading_rule": GradingConfig().rule,  # Algorithm 1: the judge's verdict is the label
 }
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from acotd_tui.config import TrainingConfig
 
 SPEC_NAME = "train.json"
+# The spec's defaults are the config's (the paper's), declared once in TrainingConfig.
+_DEFAULTS = TrainingConfig()
 
 
 @dataclass
@@ -26,28 +28,30 @@ class TrainSpec:
     base_model: str
     data_file: str  # TRL messages.jsonl from `acotd export`
     output_dir: str
-    lora_rank: int = 32
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: float = 1e-5
-    per_device_batch_size: int = 1
-    gradient_accumulation_steps: int = 16
-    epochs: float = 5
+    lora_rank: int = _DEFAULTS.lora_rank
+    lora_alpha: int = _DEFAULTS.lora_alpha
+    lora_dropout: float = _DEFAULTS.lora_dropout
+    target_modules: str | list[str] = _DEFAULTS.target_modules
+    learning_rate: float = _DEFAULTS.learning_rate
+    per_device_batch_size: int = _DEFAULTS.per_device_batch_size
+    gradient_accumulation_steps: int = (
+        _DEFAULTS.effective_batch_size // _DEFAULTS.per_device_batch_size
+    )
+    epochs: float = _DEFAULTS.epochs
     max_steps: int = -1
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.01
-    packing: bool = True
-    max_length: int = 16384
-    bf16: str = "auto"
-    gradient_checkpointing: bool = True
-    eval_steps: int = 16
-    save_steps: int = 64
-    eval_fraction: float = 0.05
-    merge: bool = False
-    seed: int = 42
-    num_gpus: int = 1
+    lr_scheduler: str = _DEFAULTS.lr_scheduler
+    warmup_ratio: float = _DEFAULTS.warmup_ratio
+    weight_decay: float = _DEFAULTS.weight_decay
+    packing: bool = _DEFAULTS.packing
+    max_length: int = _DEFAULTS.max_length
+    bf16: str = _DEFAULTS.bf16
+    gradient_checkpointing: bool = _DEFAULTS.gradient_checkpointing
+    eval_steps: int = _DEFAULTS.eval_steps
+    save_steps: int = _DEFAULTS.save_steps
+    eval_fraction: float = _DEFAULTS.eval_fraction
+    merge: bool = _DEFAULTS.merge
+    seed: int = _DEFAULTS.seed
+    num_gpus: int = _DEFAULTS.num_gpus
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from acotd_tui.domain import JobStatus
+
 from .db import Database, utcnow
 from .jobs import Job, drop_budget_grant
 
@@ -106,7 +108,7 @@ class BudgetLedger:
             data = dict(row)
             job_id = data.pop("grant_job")
             job = Job.from_row(data) if data["id"] is not None else None
-            if job is None or job.status != "running" or job.stale:
+            if job is None or job.status != JobStatus.RUNNING or job.stale:
                 BudgetLedger.release(conn, job_id)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from acotd_tui.domain import JobStatus
+
 from .db import Database, utcnow
 from .jobs import Job, release_claims
 
@@ -169,5 +171,5 @@ def lapse_dead_claims(conn: sqlite3.Connection) -> None:
         data = dict(row)
         job_id = data.pop("claim_job")
         job = Job.from_row(data) if data["id"] is not None else None
-        if job is None or job.status != "running" or job.stale:
+        if job is None or job.status != JobStatus.RUNNING or job.stale:
             release_claims(conn, job_id)

@@ -162,6 +162,13 @@ class Scheme:
         return label if i is None else self.display_names[i]
 
     @property
+    def aliases(self) -> dict[str, str]:
+        """Lower-case words a person or a judge may write for a label: the display names
+        ("medium") and the labels themselves ("m"), each mapped to the label ("M")."""
+        named = {n.lower(): label for label, n in zip(self.labels, self.display_names, strict=True)}
+        return named | {label.lower(): label for label in self.labels}
+
+    @property
     def long_labels(self) -> frozenset[str]:
         """The labels that get a long CoT when CoT kinds are split by level."""
         return frozenset(self.labels[self.index(self.long_from) :])
@@ -201,9 +208,7 @@ def scheme(name: str) -> Scheme:
     try:
         return SCHEMES[SchemeName(name)]
     except ValueError:
-        raise ValueError(
-            f"unknown label scheme {name!r} ({', '.join(SchemeName)})"
-        ) from None
+        raise ValueError(f"unknown label scheme {name!r} ({', '.join(SchemeName)})") from None
 
 
 def is_scheme(name: object) -> bool:

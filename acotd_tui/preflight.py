@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from acotd_tui.domain import ACTIVE_JOB_STATUSES
 from acotd_tui.errors import AcotdError
 from acotd_tui.names import NameKind, check_name
 from acotd_tui.project import Project
@@ -52,7 +53,7 @@ def check_adapter(project: Project, ref: str) -> None:
         pass
     if Path(ref).exists():
         return
-    for job in project.store.jobs.list(limit=100_000, statuses=("queued", "running")):
+    for job in project.store.jobs.list(limit=100_000, statuses=ACTIVE_JOB_STATUSES):
         if job.kind == "train" and (job.params.get("name") or job.params.get("dataset")) == ref:
             return
     raise AcotdError(f"adapter {ref!r} is neither a training run nor a folder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from acotd_tui.domain import JobStatus
+from acotd_tui.domain import JobStatus, SchemeName
 
 from .db import Database
 
@@ -53,7 +53,7 @@ class Stats:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def pipeline(self, scheme: str = "emh") -> PipelineCounts:
+    def pipeline(self, scheme: str = SchemeName.EMH) -> PipelineCounts:
         with self.db.lock:
             conn = self.db.conn
             own_tx = not conn.in_transaction

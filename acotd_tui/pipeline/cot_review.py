@@ -35,7 +35,7 @@ class CotReviewService:
             self._checker = None
 
     def approve(self, cot_id: int, note: str | None = None) -> Cot:
-        return self.store.cots.set_review(cot_id, "approved", note)
+        return self.store.cots.set_review(cot_id, ReviewState.APPROVED, note)
 
     def reject(self, cot_id: int, reason: str) -> Cot:
         if not reason.strip():

@@ -166,9 +166,7 @@ class ReviewScreen(AcotdScreen):
             Static(f"Reference answer: {p.answer}", classes="facts", markup=False),
         ]
         current = (
-            "-"
-            if not label or not label.label
-            else f"{_display(label.label)} ({label.source})"
+            "-" if not label or not label.label else f"{_display(label.label)} ({label.source})"
         )
         human = label.human_label if label else None
         lines = [f"Current label: {current}" + (f"   human: {human}" if human else "")]

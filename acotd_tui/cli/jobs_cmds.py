@@ -75,7 +75,8 @@ def run_stage(project: Project, kind: str, params: dict[str, Any], *, background
             job = submit(project, kind, params, on_progress=update)
     else:
         job = submit(project, kind, params)
-    if job.status in (JobStatus.FAILED, JobStatus.STOPPED):  # stopped: the spending cap, work left undone
+    # stopped: the spending cap, work left undone
+    if job.status in (JobStatus.FAILED, JobStatus.STOPPED):
         click.echo(describe(job), err=True)
         sys.exit(1)
     if job.status == JobStatus.CANCELLED:

@@ -578,7 +578,9 @@ def _grade(
         per_attempt = [
             g
             for g in store.grades.history(pid, SchemeName.EMH)
-            if g.source == GradeSource.IMPORT and g.model == EXPERT_MODEL and g.attempt_id is not None
+            if g.source == GradeSource.IMPORT
+            and g.model == EXPERT_MODEL
+            and g.attempt_id is not None
         ]
         vote = majority_label([g.label for g in per_attempt])
         rep.labelled_problems += 1

@@ -105,7 +105,9 @@ def run_calibration(
         job = submit(
             project,
             "grade",
-            GradeParams(attempts_of=["*"], scheme=SchemeName.EMH, overrides=overrides or {}).to_job(),
+            GradeParams(
+                attempts_of=["*"], scheme=SchemeName.EMH, overrides=overrides or {}
+            ).to_job(),
         )
         if job.status != JobStatus.DONE:
             raise RuntimeError(f"grading failed: {job.error}")

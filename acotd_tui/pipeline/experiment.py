@@ -46,7 +46,10 @@ METHOD_LABELS = {
 METHODS: dict[str, dict[str, Any]] = {
     "acotd": {"strategy": "adaptive"},
     "random": {"strategy": "random"},
-    "fixed_6_3_1": {"strategy": "fixed", "ratios": dict(zip(EMH.labels, (6.0, 3.0, 1.0), strict=True))},
+    "fixed_6_3_1": {
+        "strategy": "fixed",
+        "ratios": dict(zip(EMH.labels, (6.0, 3.0, 1.0), strict=True)),
+    },
     "only_short": {"strategy": "adaptive", "cot_mode": CotKind.SHORT},
     "only_long": {"strategy": "adaptive", "cot_mode": CotKind.LONG},
 }

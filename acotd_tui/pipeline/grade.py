@@ -86,7 +86,9 @@ def make_grader(project: Project, params: GradeParams) -> Grader:
         thresholds = ",".join(f"{t:g}" for t in cfg.prm_thresholds)
         return Grader(scheme, kind, role, f"prm@{thresholds}")
     role = apply_overrides(project.config.role("judge"), params.overrides)
-    template = load_template(cfg.judge_prompt if scheme == SchemeName.EMH else cfg.zte_prompt, project.root)
+    template = load_template(
+        cfg.judge_prompt if scheme == SchemeName.EMH else cfg.zte_prompt, project.root
+    )
     code = project.config.code
     code_template = load_template(
         code.judge_prompt if scheme == SchemeName.EMH else code.zte_prompt, project.root

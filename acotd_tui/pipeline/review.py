@@ -56,7 +56,9 @@ class ReviewService:
     def set_label(self, problem_id: int, label: str, note: str | None = None) -> str:
         self._check_problem(problem_id)
         value = normalize_label(label, self.scheme)
-        self.store.grades.add([NewGrade(problem_id, self.scheme, value, GradeSource.HUMAN, note=note)])
+        self.store.grades.add(
+            [NewGrade(problem_id, self.scheme, value, GradeSource.HUMAN, note=note)]
+        )
         return value
 
     def clear_label(self, problem_id: int, note: str | None = None) -> None:
@@ -68,7 +70,9 @@ class ReviewService:
     def undo(self, problem_id: int) -> str | None:
         """Revert the last human action on a problem; returns the human label now in force."""
         humans = [
-            g for g in self.store.grades.history(problem_id, self.scheme) if g.source == GradeSource.HUMAN
+            g
+            for g in self.store.grades.history(problem_id, self.scheme)
+            if g.source == GradeSource.HUMAN
         ]
         if not humans:
             raise AcotdError(f"problem {problem_id} has no human label to undo")

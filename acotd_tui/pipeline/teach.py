@@ -59,7 +59,13 @@ def teachers(project: Project, params: TeachParams) -> dict[str, Teacher]:
     cfg, code = project.config.teaching, project.config.code
     out: dict[str, Teacher] = {}
     for kind, role_name, prompt, code_prompt, own in (
-        (CotKind.SHORT, "teacher_short", cfg.short_prompt, code.short_prompt, params.short_overrides),
+        (
+            CotKind.SHORT,
+            "teacher_short",
+            cfg.short_prompt,
+            code.short_prompt,
+            params.short_overrides,
+        ),
         (CotKind.LONG, "teacher_long", cfg.long_prompt, code.long_prompt, params.long_overrides),
     ):
         role = apply_overrides(project.config.role(role_name), {**params.overrides, **own})

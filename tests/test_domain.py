@@ -9,7 +9,7 @@ from typing import get_args
 
 import pytest
 
-from acotd_tui.config import GradingConfig
+from acotd_tui.config import GradingConfig, SamplingConfig
 from acotd_tui.domain import (
     EMH,
     ZTE,
@@ -19,6 +19,7 @@ from acotd_tui.domain import (
     ReviewState,
     RunStatus,
     SchemeName,
+    ZteCot,
     scheme,
 )
 from acotd_tui.stages import Scheme as StageScheme
@@ -55,6 +56,7 @@ def test_scheme_lookup_and_the_typed_copies_agree() -> None:
     # pydantic and the stage table need Literals; they must name exactly the schemes.
     assert set(get_args(StageScheme)) == set(SchemeName)
     assert set(get_args(GradingConfig.model_fields["scheme"].annotation)) == set(SchemeName)
+    assert set(get_args(SamplingConfig.model_fields["zte_cot"].annotation)) == set(ZteCot)
     assert JobStatus.STOPPED.resumable and JobStatus.QUEUED.active and not JobStatus.DONE.active
     assert not GradeSource.HUMAN.automatic and GradeSource.IMPORT.automatic
 

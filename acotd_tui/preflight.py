@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from acotd_tui.domain import ACTIVE_JOB_STATUSES
 from acotd_tui.errors import AcotdError
 from acotd_tui.names import NameKind, check_name
 from acotd_tui.project import Project
@@ -39,7 +40,7 @@ def check_benchmarks(project: Project, names: list[str]) -> None:
 
 def _active(project: Project, kind: str) -> list[Any]:
     """The queued and running jobs of this kind: their results are still to come."""
-    jobs = project.store.jobs.list(limit=100_000, statuses=("queued", "running"))
+    jobs = project.store.jobs.list(limit=100_000, statuses=ACTIVE_JOB_STATUSES)
     return [job for job in jobs if job.kind == kind]
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
+from acotd_tui.domain import EMH, SchemeName
 from acotd_tui.errors import AcotdError
-
-EMH_LABELS = ("E", "M", "H")
 
 
 def _weight(label: str, text: str) -> float:
@@ -30,13 +29,13 @@ def parse_ratios(text: str | None, scheme: str | None = None) -> dict[str, float
     if not text:
         return {}
     out: dict[str, float] = {}
-    if "=" not in text and scheme in (None, "emh"):
+    if "=" not in text and scheme in (None, SchemeName.EMH):
         parts = text.split(":")
         if len(parts) != 3:
             raise AcotdError(
                 f"ratios {text!r}: E:M:H needs three numbers, e.g. 6:3:1 (ZTE: easy=..,1=..,...)"
             )
-        out = {label: _weight(label, part) for label, part in zip(EMH_LABELS, parts, strict=True)}
+        out = {label: _weight(label, part) for label, part in zip(EMH.labels, parts, strict=True)}
     else:
         for part in text.split(","):
             key, sep, value = part.partition("=")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.config import ROLES
+from acotd_tui.domain import GradeSource
 from acotd_tui.project import Project
 from acotd_tui.stages import FORM_KINDS, FormField
 from acotd_tui.store import (
@@ -117,7 +118,7 @@ class AppServices:
 
     # -- dashboard ---------------------------------------------------------------------------
     def dashboard(self) -> DashboardData:
-        active = [j for j in self.store.jobs.list(limit=20) if j.status in ("running", "queued")]
+        active = [j for j in self.store.jobs.list(limit=20) if j.status.active]
         return DashboardData(
             self.project.config.name,
             self.scheme,
@@ -190,7 +191,7 @@ class AppServices:
         autos = [
             g
             for g in detail.grades
-            if g.attempt_id is None and g.source != "human" and g.scheme == self.scheme
+            if g.attempt_id is None and g.source != GradeSource.HUMAN and g.scheme == self.scheme
         ]
         judge = autos[-1] if autos else None
         samples: dict[int, Grade] = {}

@@ -19,6 +19,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
+from acotd_tui.domain import ReviewState
+from acotd_tui.domain import scheme as label_scheme
 from acotd_tui.render import latexish
 from acotd_tui.services import CotItem
 from acotd_tui.store import Cot, CotFilter
@@ -27,12 +29,13 @@ from .base import AcotdScreen
 from .widgets import PlainTable, Prompt, TextPanel
 
 ANSWER_MARKER = "----- answer (keep \\boxed{...}) -----"
+FAILED_VERIFICATION = "failed"  # not a review state: the filter for verified = 0
 STATES = [
-    ("review queue", "queued"),
-    ("not reviewed", "none"),
-    ("approved", "approved"),
-    ("rejected", "rejected"),
-    ("failed verification", "failed"),
+    ("review queue", ReviewState.QUEUED),
+    ("not reviewed", ReviewState.NONE),
+    ("approved", ReviewState.APPROVED),
+    ("rejected", ReviewState.REJECTED),
+    ("failed verification", FAILED_VERIFICATION),
 ]
 
 
@@ -66,9 +69,7 @@ class CotsScreen(AcotdScreen):
     def on_mount(self) -> None:
         table = self.query_one("#cot-table", DataTable)
         table.add_columns("id", "problem", "kind", "teacher", "gen", "check", "review")
-        labels = (
-            ("E", "M", "H") if self.services.scheme == "emh" else ("easy", "1", "2", "3", "4", "5")
-        )
+        labels = label_scheme(self.services.scheme).labels
         self.query_one("#level", Select).set_options([(x, x) for x in labels])
         self.call(
             self.services.datasets,
@@ -89,8 +90,8 @@ class CotsScreen(AcotdScreen):
         flt = CotFilter(
             dataset_id=self._value("dataset"),
             label=self._value("level"),
-            review=None if state in (None, "failed") else state,
-            verified=False if state == "failed" else None,
+            review=None if state in (None, FAILED_VERIFICATION) else state,
+            verified=False if state == FAILED_VERIFICATION else None,
         )
         self.call(
             self.services.cot_list, flt, then=lambda cots: self.show_list(cots, keep), group="list"

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from acotd_tui.domain import SCHEMES
 from acotd_tui.services import DashboardData
 
 from .base import AcotdScreen
@@ -123,5 +124,8 @@ class DashboardScreen(AcotdScreen):
 
 
 def _label_order(label: str) -> tuple[int, str]:
-    order = {"E": 0, "M": 1, "H": 2, "easy": 0}
-    return (order.get(label, 1 + int(label) if label.isdigit() else 9), label)
+    """Easiest first, whichever scheme the label belongs to; anything else last."""
+    for s in SCHEMES.values():
+        if s.is_label(label):
+            return (s.index(label), label)
+    return (9, label)

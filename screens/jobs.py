@@ -28,6 +28,7 @@ from textual.widgets import (
 )
 from textual_plotext import PlotextPlot
 
+from acotd_tui.domain import JobStatus
 from acotd_tui.errors import AcotdError
 from acotd_tui.formatting import duration
 from acotd_tui.services import JOB_KINDS, JobForm
@@ -93,8 +94,8 @@ class JobsScreen(AcotdScreen):
                 j.kind,
                 j.display_status,
                 progress,
-                f"{j.rate:.1f}/s" if j.rate and j.display_status == "running" else "",
-                duration(j.eta_s) if j.display_status == "running" else "",
+                f"{j.rate:.1f}/s" if j.rate and j.display_status == JobStatus.RUNNING else "",
+                duration(j.eta_s) if j.display_status == JobStatus.RUNNING else "",
                 f"{j.tokens_in + j.tokens_out:,}",
                 f"${j.cost:.4f}",
                 note,
@@ -136,7 +137,7 @@ class JobsScreen(AcotdScreen):
         stats = f"{job.done}/{job.total if job.total is not None else '?'} done"
         if job.failed:
             stats += f", {job.failed} failed"
-        if job.rate and job.status == "running":
+        if job.rate and job.status == JobStatus.RUNNING:
             stats += f" · {job.rate:.2f}/s · ETA {duration(job.eta_s)}"
         stats += f" · {job.tokens_in + job.tokens_out:,} tokens · ${job.cost:.4f}"
         if job.message:

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
 
+from acotd_tui.domain import SCHEMES
 from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 from acotd_tui.store import ProblemFilter, ProblemRow, QueryCancelled
@@ -28,7 +29,7 @@ from .base import AcotdScreen
 from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
-LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
+LABEL_CHOICES = {str(s.name): s.labels for s in SCHEMES.values()}
 
 
 class PagedTable(PlainTable):

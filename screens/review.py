@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Select, Static
 
+from acotd_tui.domain import SCHEMES, ZTE, SchemeName
 from acotd_tui.render import latexish
 from acotd_tui.services import REVIEW_QUEUES, ReviewItem
 
@@ -27,7 +28,6 @@ QUEUE_TITLES = {
     "spot_check": "random spot check",
     "all": "all labelled",
 }
-LABEL_NAMES = {"E": "Easy", "M": "Medium", "H": "Hard", "easy": "easy"}
 
 
 class ReviewScreen(AcotdScreen):
@@ -52,7 +52,7 @@ class ReviewScreen(AcotdScreen):
             action == "label"
             and parameters
             and str(parameters[0]).isdigit()
-            and self.services.scheme == "emh"
+            and self.services.scheme == SchemeName.EMH
         )
 
     def __init__(self) -> None:
@@ -81,7 +81,7 @@ class ReviewScreen(AcotdScreen):
 
     def on_mount(self) -> None:
         scheme = self.services.scheme
-        keys = "e/m/h  Easy/Medium/Hard" if scheme == "emh" else "e  easy   1-5  level"
+        keys = "e/m/h  Easy/Medium/Hard" if scheme == SchemeName.EMH else "e  easy   1-5  level"
         self.query_one("#keys", Static).update(
             f"{keys}\nn/p   next/previous\nu     undo\nx     clear human label\n/     filter by source\n[ ]   switch queue"
         )
@@ -166,14 +166,12 @@ class ReviewScreen(AcotdScreen):
             Static(f"Reference answer: {p.answer}", classes="facts", markup=False),
         ]
         current = (
-            "-"
-            if not label or not label.label
-            else f"{LABEL_NAMES.get(label.label, label.label)} ({label.source})"
+            "-" if not label or not label.label else f"{_display(label.label)} ({label.source})"
         )
         human = label.human_label if label else None
         lines = [f"Current label: {current}" + (f"   human: {human}" if human else "")]
         if judge is not None:
-            verdict = LABEL_NAMES.get(judge.label or "", judge.label or "none (needs review)")
+            verdict = _display(judge.label) if judge.label else "none (needs review)"
             lines.append(f"Grader ({judge.source}, {judge.model}): {verdict}")
             if judge.rationale:
                 lines.append(f"  {judge.rationale}")
@@ -216,11 +214,11 @@ class ReviewScreen(AcotdScreen):
         if self.item is None:
             return
         scheme = self.services.scheme
-        if scheme == "emh" and key not in "emh":
+        if scheme == SchemeName.EMH and key not in "emh":
             return
-        if scheme == "zte" and key not in "e12345":
+        if scheme == SchemeName.ZTE and key not in "e12345":
             return
-        label = key if scheme == "emh" else ("easy" if key == "e" else key)
+        label = key if scheme == SchemeName.EMH else (ZTE.easy if key == "e" else key)
         pid = self.item.problem.id
 
         def saved(value: str) -> None:
@@ -276,3 +274,11 @@ class ReviewScreen(AcotdScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.load_queue()
         self.query_one("#item").focus()
+
+
+def _display(label: str) -> str:
+    """A label as a person reads it ("Medium"); a text that is no label is shown as it is."""
+    for s in SCHEMES.values():
+        if s.is_label(label):
+            return s.display_name(label)
+    return label

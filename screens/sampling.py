@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, Switch
 
+from acotd_tui.domain import EMH, CotKind, SchemeName
 from acotd_tui.errors import AcotdError
 from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
 from acotd_tui.store import StoreError
@@ -30,7 +31,11 @@ STRATEGIES = [
     ("random", "random"),
     ("ZTE curriculum", "curriculum"),
 ]
-COT_MODES = [("short E/M, long H", "auto"), ("only short", "short"), ("only long", "long")]
+COT_MODES = [
+    ("short E/M, long H", "auto"),
+    ("only short", CotKind.SHORT),
+    ("only long", CotKind.LONG),
+]
 DEBOUNCE_S = 0.02  # coalesces keys of one burst; a superseded request is skipped anyway
 
 
@@ -81,8 +86,8 @@ class SamplingScreen(AcotdScreen):
         self.query_one("#k", Input).value = str(request.k)
         ratios = request.ratios
         text = (
-            ":".join(f"{ratios.get(k, 0):g}" for k in ("E", "M", "H"))
-            if request.scheme == "emh"
+            ":".join(f"{ratios.get(k, 0):g}" for k in EMH.labels)
+            if request.scheme == SchemeName.EMH
             else ",".join(f"{k}={v:g}" for k, v in ratios.items())
         )
         self.query_one("#ratios", Input).value = text

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from acotd_tui.domain import CotKind, ReviewState
+
 from .db import Database, NotFound, StoreError, utcnow
 
-REVIEW_STATES = ("none", "queued", "approved", "rejected")
+REVIEW_STATES: tuple[ReviewState, ...] = tuple(ReviewState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class NewCot:
 class Cot:
     id: int
     problem_id: int
-    kind: str
+    kind: CotKind
     teacher: str
     prompt_version: str
     generation: int
@@ -55,7 +57,7 @@ class Cot:
     verified: bool | None
     verify_detail: str | None
     consistent: bool | None
-    review: str
+    review: ReviewState
     review_note: str | None
     edited_reasoning: str | None
     edited_answer_text: str | None
@@ -69,6 +71,7 @@ class Cot:
             d.pop(key, None)
         for key in ("verified", "consistent"):
             d[key] = None if d[key] is None else bool(d[key])
+        d["kind"], d["review"] = CotKind(d["kind"]), ReviewState(d["review"])
         return cls(**d)
 
     @property
@@ -85,7 +88,7 @@ class Cot:
 
     @property
     def exportable(self) -> bool:
-        return bool(self.verified) and self.review != "rejected"
+        return bool(self.verified) and self.review != ReviewState.REJECTED
 
 
 @dataclass(frozen=True)

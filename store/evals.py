@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from acotd_tui.domain import RunStatus
+
 from .db import Database, NotFound, StoreError, utcnow
 
 
@@ -29,7 +31,7 @@ class Eval:
     acc_std: float | None
     cotqs: float | None
     cotqs_detail: dict[str, Any]
-    status: str
+    status: RunStatus
     created_at: str
 
     @classmethod
@@ -38,6 +40,7 @@ class Eval:
         d.pop("job_id", None)
         d["params"] = json.loads(d["params"])
         d["cotqs_detail"] = json.loads(d["cotqs_detail"] or "{}")
+        d["status"] = RunStatus(d["status"])
         return cls(**d)
 
 

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.domain import AUTO_GRADE_SOURCES, SCHEMES, GradeSource
+
 from .db import Database, StoreError, utcnow
 
-SCHEME_LABELS: dict[str, tuple[str, ...]] = {
-    "emh": ("E", "M", "H"),
-    "zte": ("easy", "1", "2", "3", "4", "5"),
-}
-AUTO_SOURCES = ("judge", "rule", "prm", "import")
+# Labels per scheme name, easiest first: a view of acotd_tui.domain's Scheme objects.
+SCHEME_LABELS: dict[str, tuple[str, ...]] = {str(s.name): s.labels for s in SCHEMES.values()}
+AUTO_SOURCES = AUTO_GRADE_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Grade:
     attempt_id: int | None
     scheme: str
     label: str | None
-    source: str
+    source: GradeSource
     rationale: str | None
     model: str | None
     prompt_version: str | None
@@ -69,7 +69,7 @@ class Grade:
             attempt_id=r["attempt_id"],
             scheme=r["scheme"],
             label=r["label"],
-            source=r["source"],
+            source=GradeSource(r["source"]),
             rationale=r["rationale"],
             model=r["model"],
             prompt_version=r["prompt_version"],
@@ -87,9 +87,9 @@ class Label:
     problem_id: int
     scheme: str
     label: str | None
-    source: str | None
+    source: GradeSource | None
     auto_label: str | None
-    auto_source: str | None
+    auto_source: GradeSource | None
     human_label: str | None
     needs_review: bool
     conflict: bool
@@ -101,9 +101,9 @@ class Label:
             problem_id=r["problem_id"],
             scheme=r["scheme"],
             label=r["label"],
-            source=r["source"],
+            source=None if r["source"] is None else GradeSource(r["source"]),
             auto_label=r["auto_label"],
-            auto_source=r["auto_source"],
+            auto_source=None if r["auto_source"] is None else GradeSource(r["auto_source"]),
             human_label=r["human_label"],
             needs_review=bool(r["needs_review"]),
             conflict=bool(r["conflict"]),
@@ -124,9 +124,9 @@ def validate(g: NewGrade) -> None:
         raise StoreError(f"unknown grading scheme {g.scheme!r}")
     if g.label is not None and g.label not in allowed:
         raise StoreError(f"label {g.label!r} is not one of {', '.join(allowed)} ({g.scheme})")
-    if g.source not in (*AUTO_SOURCES, "human"):
+    if g.source not in tuple(GradeSource):
         raise StoreError(f"unknown grade source {g.source!r}")
-    if g.source == "human" and g.attempt_id is not None:
+    if g.source == GradeSource.HUMAN and g.attempt_id is not None:
         raise StoreError("human labels are per problem, not per attempt")
 
 
@@ -187,7 +187,7 @@ class Grades:
         ).fetchone()
         human_label = human["label"] if human else None
         if human_label is not None:
-            label, source = human_label, "human"
+            label, source = human_label, GradeSource.HUMAN
         elif auto is not None:
             label, source = auto["label"], auto["source"]
         else:

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from acotd_tui.domain import JobStatus
+
 from .db import Database, NotFound, StoreError, utcnow
 
 STALE_AFTER_S = 30.0
-# A job the spending cap stopped: not a failure (nothing is wrong with it), and resumable
-# once the cap is raised. Its result says what stopped it ("stopped_by": "budget").
-STOPPED = "stopped"
-ACTIVE = ("queued", "running")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -73,7 +71,7 @@ def holders_not_running(conn: sqlite3.Connection, table: str) -> list[int]:
         data = dict(row)
         holder = int(data.pop("holder"))
         job = Job.from_row(data) if data["id"] is not None else None
-        if job is None or job.status != "running" or job.stale:
+        if job is None or job.status != JobStatus.RUNNING or job.stale:
             dead.append(holder)
     return dead
 
@@ -87,7 +85,7 @@ class Job:
     id: int
     kind: str
     params: dict[str, Any]
-    status: str
+    status: JobStatus
     done: int
     total: int | None
     failed: int
@@ -115,11 +113,12 @@ class Job:
         d["params"] = json.loads(d["params"] or "{}")
         d["result"] = json.loads(d["result"] or "{}")
         d["cancel_requested"] = bool(d["cancel_requested"])
+        d["status"] = JobStatus(d["status"])
         return cls(**d)
 
     @property
     def stale(self) -> bool:
-        if self.status != "running":
+        if self.status != JobStatus.RUNNING:
             return False
         if self.host == socket.gethostname() and not pid_alive(self.pid):
             return True
@@ -128,13 +127,15 @@ class Job:
 
     @property
     def display_status(self) -> str:
-        if self.status == STOPPED:
+        # Stopped by the spending cap: not a failure (nothing is wrong with it), and resumable
+        # once the cap is raised. Its result says what stopped it ("stopped_by": "budget").
+        if self.status == JobStatus.STOPPED:
             return f"stopped: {self.result.get('stopped_by') or 'budget'}"
         return "stale" if self.stale else self.status
 
     @property
     def resumable(self) -> bool:
-        return self.status in ("failed", "cancelled", STOPPED) or self.stale
+        return self.status.resumable or self.stale
 
 
 class Jobs:
@@ -174,9 +175,9 @@ class Jobs:
             if row is None:
                 raise StoreError(f"no job {job_id}")
             job = Job.from_row(row)
-            if job.status == "running" and not job.stale:
+            if job.status == JobStatus.RUNNING and not job.stale:
                 raise JobTaken(f"job {job_id} is already running (pid {job.pid} on {job.host})")
-            if job.status == "done":
+            if job.status == JobStatus.DONE:
                 raise JobTaken(f"job {job_id} is already done")
             now = utcnow()
             conn.execute(
@@ -229,7 +230,7 @@ class Jobs:
     def finish(
         self,
         job_id: int,
-        status: str,
+        status: JobStatus,
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
@@ -255,12 +256,12 @@ class Jobs:
     def request_cancel(self, job_id: int) -> Job:
         job = self.get(job_id)
         with self.db.tx() as conn:
-            if job.status == "queued":
+            if job.status == JobStatus.QUEUED:
                 conn.execute(
                     "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?",
                     (utcnow(), job_id),
                 )
-            elif job.status == "running":
+            elif job.status == JobStatus.RUNNING:
                 conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
         return self.get(job_id)
 

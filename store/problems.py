@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from acotd_tui.domain import SchemeName
+
 from .db import Database, NotFound, StoreError
 
 
@@ -119,7 +121,7 @@ class ProblemFilter:
     splits: tuple[str, ...] = ()
     domain: str | None = None
     labels: tuple[str, ...] = ()
-    scheme: str = "emh"
+    scheme: str = SchemeName.EMH
     unlabelled: bool = False
     correct: bool | None = None  # any diagnose attempt correct / none correct
     has_attempt: bool | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.domain import JobStatus, SchemeName
+
 from .db import Database
 
 
@@ -51,7 +53,7 @@ class Stats:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def pipeline(self, scheme: str = "emh") -> PipelineCounts:
+    def pipeline(self, scheme: str = SchemeName.EMH) -> PipelineCounts:
         with self.db.lock:
             conn = self.db.conn
             own_tx = not conn.in_transaction
@@ -102,9 +104,9 @@ class Stats:
                     exports=one("SELECT COUNT(*) FROM exports"),
                     trained=one("SELECT COUNT(*) FROM train_runs WHERE status = 'done'"),
                     evaluated=one("SELECT COUNT(*) FROM evals WHERE status = 'done'"),
-                    jobs_running=jobs.get("running", 0),
-                    jobs_queued=jobs.get("queued", 0),
-                    jobs_stopped=jobs.get("stopped", 0),
+                    jobs_running=jobs.get(JobStatus.RUNNING, 0),
+                    jobs_queued=jobs.get(JobStatus.QUEUED, 0),
+                    jobs_stopped=jobs.get(JobStatus.STOPPED, 0),
                     # every paid call, also a second one for an answer already cached
                     tokens=one("SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM llm_spend"),
                     cost=float(value("SELECT COALESCE(SUM(cost), 0) FROM llm_spend")),

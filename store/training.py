@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from acotd_tui.domain import RunStatus
+
 from .db import Database, NotFound, StoreError, utcnow
 
 
@@ -19,7 +21,7 @@ class TrainRun:
     base_model: str
     config: dict[str, Any]
     output_dir: str
-    status: str
+    status: RunStatus
     adapter_path: str | None
     job_id: int | None
     created_at: str
@@ -28,6 +30,7 @@ class TrainRun:
     def from_row(cls, r: sqlite3.Row) -> TrainRun:
         d = dict(r)
         d["config"] = json.loads(d["config"])
+        d["status"] = RunStatus(d["status"])
         return cls(**d)
 
 
@@ -95,7 +98,7 @@ class TrainRuns:
     def set_status(
         self,
         run_id: int,
-        status: str,
+        status: RunStatus,
         *,
         adapter_path: str | None = None,
         job_id: int | None = None,

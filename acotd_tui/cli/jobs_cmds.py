@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from acotd_tui.domain import JobStatus
 from acotd_tui.formatting import duration
 from acotd_tui.project import Project
 from acotd_tui.store import Job
@@ -74,10 +75,11 @@ def run_stage(project: Project, kind: str, params: dict[str, Any], *, background
             job = submit(project, kind, params, on_progress=update)
     else:
         job = submit(project, kind, params)
-    if job.status in ("failed", "stopped"):  # stopped: the spending cap, work left undone
+    # stopped: the spending cap, work left undone
+    if job.status in (JobStatus.FAILED, JobStatus.STOPPED):
         click.echo(describe(job), err=True)
         sys.exit(1)
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         click.echo(describe(job), err=True)
         sys.exit(130)
     click.echo(describe(job))
@@ -102,7 +104,7 @@ def jobs_group(ctx: click.Context, project_dir: str | None) -> None:
                 f"{j.done}/{j.total if j.total is not None else '?'}",
                 j.failed,
                 f"{j.rate:.1f}/s" if j.rate else "",
-                duration(j.eta_s) if j.display_status == "running" else "",
+                duration(j.eta_s) if j.display_status == JobStatus.RUNNING else "",
                 f"${j.cost:.4f}",
                 (j.error or j.message or "")[:60],
             )
@@ -169,9 +171,9 @@ def jobs_resume(ctx: click.Context, job_id: int, project_dir: str | None, backgr
 
     with open_project(_pd(ctx, project_dir)) as project:
         job = resume(project, job_id, background=background)
-    if job.status in ("failed", "stopped", "cancelled") and not background:
+    if job.status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELLED) and not background:
         click.echo(describe(job), err=True)  # as a stage run in the foreground does
-        sys.exit(130 if job.status == "cancelled" else 1)
+        sys.exit(130 if job.status == JobStatus.CANCELLED else 1)
     click.echo(describe(job))
 
 

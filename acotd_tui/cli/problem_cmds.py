@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from acotd_tui.domain import GradeSource
+
 from .common import info, open_project, project_option, table
 
 
@@ -52,7 +54,7 @@ def problems_list(
                     r.id,
                     r.source,
                     r.split,
-                    (r.label or "-") + ("*" if r.label_source == "human" else ""),
+                    (r.label or "-") + ("*" if r.label_source == GradeSource.HUMAN else ""),
                     f"{r.correct}/{r.attempts}" if r.attempts else "-",
                     _one_line(r.problem),
                 )

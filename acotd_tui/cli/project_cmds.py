@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from acotd_tui.domain import ACTIVE_JOB_STATUSES
 from acotd_tui.errors import AcotdError
 from acotd_tui.importing.attempt_shapes import ATTEMPT_FIELDS
 from acotd_tui.project import Project
@@ -207,7 +208,7 @@ def status_cmd(project_dir: str | None) -> None:
         counts = project.store.stats.pipeline(scheme)
         # By display status, as `acotd jobs` and the Jobs screen show them: a job whose
         # process died is "stale" in all three, never "running" here and stale there.
-        active = project.store.jobs.list(limit=100_000, statuses=("running", "queued"))
+        active = project.store.jobs.list(limit=100_000, statuses=ACTIVE_JOB_STATUSES)
         isolation_command = project.config.code.isolation_command
     shown = Counter(j.display_status for j in active)
     click.echo(f"project {project.root} (scheme {scheme})")

@@ -39,6 +39,7 @@ from typing import Any
 
 from acotd_tui.answers import extract_final_answer, split_reasoning
 from acotd_tui.checking import AnswerChecker
+from acotd_tui.domain import GradeSource, SchemeName
 from acotd_tui.errors import ImportFailure
 from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.store import NewProblem, Store
@@ -551,9 +552,9 @@ def _grade(
             NewGrade(
                 problem_id=pid,
                 attempt_id=attempt_id,
-                scheme="emh",
+                scheme=SchemeName.EMH,
                 label=g.label,
-                source="import",
+                source=GradeSource.IMPORT,
                 rationale=f"{p.model}: {g.rationale}",
                 model=EXPERT_MODEL,
                 prompt_version="step_labels_v1",
@@ -576,8 +577,10 @@ def _grade(
     for pid in sorted(touched):
         per_attempt = [
             g
-            for g in store.grades.history(pid, "emh")
-            if g.source == "import" and g.model == EXPERT_MODEL and g.attempt_id is not None
+            for g in store.grades.history(pid, SchemeName.EMH)
+            if g.source == GradeSource.IMPORT
+            and g.model == EXPERT_MODEL
+            and g.attempt_id is not None
         ]
         vote = majority_label([g.label for g in per_attempt])
         rep.labelled_problems += 1
@@ -586,9 +589,9 @@ def _grade(
         problem_grades.append(
             NewGrade(
                 problem_id=pid,
-                scheme="emh",
+                scheme=SchemeName.EMH,
                 label=vote.label,
-                source="import",
+                source=GradeSource.IMPORT,
                 rationale=f"expert step labels of {len(per_attempt)} attempts: {vote.describe()}",
                 model=EXPERT_MODEL,
                 prompt_version=RULE_VERSION,

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from acotd_tui.domain import SchemeName
 from acotd_tui.store.grades import SCHEME_LABELS
 
 RULE = "majority of the attempts' expert labels, ties to the harder label (H > M > E)"
@@ -38,7 +39,7 @@ class Vote:
         return ", ".join(parts) or "no labels"
 
 
-def majority_label(labels: Sequence[str | None], scheme: str = "emh") -> Vote:
+def majority_label(labels: Sequence[str | None], scheme: str = SchemeName.EMH) -> Vote:
     order = SCHEME_LABELS[scheme]  # easiest first
     counts = Counter(label for label in labels if label is not None)
     undecided = sum(1 for label in labels if label is None)

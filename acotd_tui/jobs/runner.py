@@ -22,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from acotd_tui.domain import JobStatus
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.project import Project
 from acotd_tui.store import Job, JobTaken, StoreError
-from acotd_tui.store.jobs import STOPPED
 
 from .context import JobContext, Progress
 
@@ -116,32 +116,32 @@ def run_job(
         ctx.flush()
         if ctx.cancelled or result.get("cancelled"):
             store.jobs.finish(
-                job_id, "cancelled", result=result, message="cancelled; resume to continue"
+                job_id, JobStatus.CANCELLED, result=result, message="cancelled; resume to continue"
             )
         elif result.get("stop_reason") and ctx.stopped_by:
             _finish_stopped(store, job_id, ctx.stopped_by, result["stop_reason"], result)
         elif result.get("stop_reason"):
-            store.jobs.finish(job_id, "failed", error=result["stop_reason"], result=result)
+            store.jobs.finish(job_id, JobStatus.FAILED, error=result["stop_reason"], result=result)
         else:
-            store.jobs.finish(job_id, "done", result=result, message=result.get("message"))
+            store.jobs.finish(job_id, JobStatus.DONE, result=result, message=result.get("message"))
         log.info("job %d finished: %s", job.id, result)
     except JobCancelled:
         ctx.flush()
-        store.jobs.finish(job_id, "cancelled", message="cancelled; resume to continue")
+        store.jobs.finish(job_id, JobStatus.CANCELLED, message="cancelled; resume to continue")
         log.info("job %d cancelled", job.id)
     except BudgetExceeded as exc:  # a sub-step stopped by the cap (raise_if_stopped)
         ctx.flush()
         _finish_stopped(store, job_id, "budget", str(exc), {})
         log.info("job %d stopped by the budget: %s", job.id, exc)
     except KeyboardInterrupt:
-        store.jobs.finish(job_id, "cancelled", message="interrupted; resume to continue")
+        store.jobs.finish(job_id, JobStatus.CANCELLED, message="interrupted; resume to continue")
         log.info("job %d interrupted", job.id)
         raise
     except (AcotdError, StoreError) as exc:
-        store.jobs.finish(job_id, "failed", error=str(exc))
+        store.jobs.finish(job_id, JobStatus.FAILED, error=str(exc))
         log.error("job %d failed: %s", job.id, exc)
     except Exception as exc:  # an unexpected bug: record it, keep the traceback in the log
-        store.jobs.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        store.jobs.finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         log.exception("job %d crashed", job.id)
     finally:
         heartbeat.stop.set()
@@ -158,7 +158,7 @@ def _finish_stopped(
     """End a job the spending cap stopped: `stopped`, with the reason as its note."""
     store.jobs.finish(
         job_id,
-        STOPPED,
+        JobStatus.STOPPED,
         result={**result, "stopped_by": stopped_by, "stop_reason": reason},
         message=reason,
     )
@@ -232,7 +232,7 @@ def submit(
 
 def cancel(project: Project, job_id: int) -> Job:
     job = project.store.jobs.request_cancel(job_id)
-    if job.status == "running" and job.pid and job.pid != os.getpid():
+    if job.status == JobStatus.RUNNING and job.pid and job.pid != os.getpid():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(job.pid, signal.SIGTERM)
     return job

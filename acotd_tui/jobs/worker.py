@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--all", action="store_true", help="run queued jobs until none is left")
     args = ap.parse_args(argv)
 
+    from acotd_tui.domain import JobStatus
     from acotd_tui.errors import AcotdError
     from acotd_tui.project import Project
     from acotd_tui.store import StoreError
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         with Project.open(args.project) as project:
             if args.job is not None:
                 job = run_job(project, args.job)
-                return 0 if job.status in ("done", "cancelled") else 1
+                return 0 if job.status in (JobStatus.DONE, JobStatus.CANCELLED) else 1
             drain_queue(project)
             return 0
     except (AcotdError, StoreError) as exc:

@@ -32,8 +32,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from acotd_tui.domain import EMH, ZTE, SchemeName
+
 GRADING_RULES = ("paper", "checked")
-HARDER_FIRST = "HME"  # tie-break order: the harder label wins
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,21 @@ class Aggregate:
 def sample_conflict(label: str | None, correct: bool | None) -> str | None:
     if label is None or correct is None:
         return None
-    if label == "E" and not correct:
-        return "judge says Easy but the answer is wrong"
-    if label in ("M", "H") and correct:
-        return f"judge says {'Medium' if label == 'M' else 'Hard'} but the answer is right"
+    if label == EMH.easy and not correct:
+        return f"judge says {EMH.display_name(label)} but the answer is wrong"
+    if _harder_than_easy(label) and correct:
+        return f"judge says {EMH.display_name(label)} but the answer is right"
     return None
+
+
+def _harder_than_easy(label: str | None) -> bool:
+    """An E/M/H label other than Easy: a vote that the student cannot solve the problem."""
+    return EMH.is_label(label) and label != EMH.easy
+
+
+def _majority(votes: Counter[str | None]) -> str | None:
+    """The label with the most votes; a tie goes to the harder label."""
+    return max(votes, key=lambda k: (votes[k], EMH.index(k or "")))
 
 
 def _pass_rate(samples: list[SampleGrade]) -> float | None:
@@ -88,12 +99,16 @@ def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
     }
     n = len(samples)
     if rate is not None and rate >= easy_pass_rate:
-        return Aggregate("E", False, conflict, rate, f"{rate:.0%} of {n} samples correct", detail)
-    votes = Counter(s.label for s in samples if s.correct is not True and s.label in ("M", "H"))
+        return Aggregate(
+            EMH.easy, False, conflict, rate, f"{rate:.0%} of {n} samples correct", detail
+        )
+    votes = Counter(
+        s.label for s in samples if s.correct is not True and _harder_than_easy(s.label)
+    )
     if rate is None:  # nothing could be checked: the judge alone decides
-        votes = Counter(s.label for s in samples if s.label in ("E", "M", "H"))
+        votes = Counter(s.label for s in samples if EMH.is_label(s.label))
         if votes:
-            label = max(votes, key=lambda k: (votes[k], "EMH".index(k)))
+            label = _majority(votes)
             return Aggregate(
                 label,
                 True,
@@ -106,7 +121,7 @@ def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
         return Aggregate(
             None, True, conflict, rate, "no usable judge verdict on the wrong samples", detail
         )
-    label = "H" if votes["H"] >= votes["M"] else "M"
+    label = _majority(votes)
     wrong = sum(1 for s in samples if s.correct is not True)
     return Aggregate(
         label,
@@ -133,10 +148,10 @@ def aggregate_emh_paper(samples: list[SampleGrade]) -> Aggregate:
         "grading_rule": "paper",
         "rule": "majority judge verdict over all samples (tie -> harder); check shown beside it",
     }
-    votes = Counter(s.label for s in samples if s.label in ("E", "M", "H"))
+    votes = Counter(s.label for s in samples if EMH.is_label(s.label))
     if not votes:
         return Aggregate(None, True, conflict, rate, "no usable judge verdict", detail)
-    label = max(votes, key=lambda k: (votes[k], -HARDER_FIRST.index(k)))
+    label = _majority(votes)
     checked = "not checked" if rate is None else f"check: {rate:.0%} of samples correct"
     return Aggregate(
         label,
@@ -155,7 +170,7 @@ def aggregate(
     """The per-problem label under the configured scheme and rule."""
     if rule not in GRADING_RULES:
         raise ValueError(f"unknown grading rule {rule!r} ({', '.join(GRADING_RULES)})")
-    if scheme == "zte":
+    if scheme == SchemeName.ZTE:
         return aggregate_zte(samples, easy_pass_rate)
     if rule == "paper":
         return aggregate_emh_paper(samples)
@@ -175,7 +190,7 @@ def aggregate_zte(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
         "rule": f"easy if pass rate >= {easy_pass_rate}; else upper median level of wrong samples",
     }
     if rate is not None and rate >= easy_pass_rate:
-        return Aggregate("easy", False, None, rate, f"{rate:.0%} of {n} samples correct", detail)
+        return Aggregate(ZTE.easy, False, None, rate, f"{rate:.0%} of {n} samples correct", detail)
     levels = sorted(
         int(s.label) for s in samples if s.correct is not True and s.label and s.label.isdigit()
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.answers import extract_last_boxed
+from acotd_tui.domain import EMH, JobStatus, SchemeName
 from acotd_tui.jobs import submit
 from acotd_tui.labels.step_labels import emh_from_first_error
 from acotd_tui.project import Project
@@ -104,9 +105,11 @@ def run_calibration(
         job = submit(
             project,
             "grade",
-            GradeParams(attempts_of=["*"], scheme="emh", overrides=overrides or {}).to_job(),
+            GradeParams(
+                attempts_of=["*"], scheme=SchemeName.EMH, overrides=overrides or {}
+            ).to_job(),
         )
-        if job.status != "done":
+        if job.status != JobStatus.DONE:
             raise RuntimeError(f"grading failed: {job.error}")
         rows = _agreements(project, files)
         project.close()
@@ -118,12 +121,12 @@ def run_calibration(
 def _agreements(project: Project, files: dict[str, Path]) -> list[AgreementRow]:
     store = project.store
     out: list[AgreementRow] = []
-    labels = SCHEME_LABELS["emh"]
+    labels = EMH.labels
     per_source: dict[str, list[tuple[bool, str]]] = {}
     pb_pairs: list[tuple[str, str]] = []
     for pid in store.attempts.problem_ids_with_attempts():
         problem = store.problems.get(pid)
-        for grade in store.grades.history(pid, "emh"):
+        for grade in store.grades.history(pid, SchemeName.EMH):
             if grade.attempt_id is None or grade.label is None:
                 continue
             attempt = store.attempts.find(grade.attempt_id)
@@ -137,7 +140,7 @@ def _agreements(project: Project, files: dict[str, Path]) -> list[AgreementRow]:
                 if expert.label:
                     pb_pairs.append((grade.label, expert.label))
     for source, pairs in sorted(per_source.items()):
-        agree = sum((label == "E") == correct for correct, label in pairs)
+        agree = sum((label == EMH.easy) == correct for correct, label in pairs)
         out.append(
             AgreementRow(
                 f"answer correctness ({source})", len(pairs), agree / len(pairs) if pairs else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from acotd_tui.answers import extract_final_answer
+from acotd_tui.domain import ReviewState
 from acotd_tui.errors import AcotdError
 from acotd_tui.outcomes import OutcomeChecker
 from acotd_tui.store import Cot, Store
@@ -34,15 +35,15 @@ class CotReviewService:
             self._checker = None
 
     def approve(self, cot_id: int, note: str | None = None) -> Cot:
-        return self.store.cots.set_review(cot_id, "approved", note)
+        return self.store.cots.set_review(cot_id, ReviewState.APPROVED, note)
 
     def reject(self, cot_id: int, reason: str) -> Cot:
         if not reason.strip():
             raise AcotdError("a rejection needs a reason")
-        return self.store.cots.set_review(cot_id, "rejected", reason.strip())
+        return self.store.cots.set_review(cot_id, ReviewState.REJECTED, reason.strip())
 
     def reopen(self, cot_id: int) -> Cot:
-        return self.store.cots.set_review(cot_id, "queued", "reopened")
+        return self.store.cots.set_review(cot_id, ReviewState.QUEUED, "reopened")
 
     def edit(self, cot_id: int, reasoning: str, answer_text: str) -> Cot:
         cot = self.store.cots.get(cot_id)

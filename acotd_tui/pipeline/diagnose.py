@@ -27,6 +27,7 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.config import ModelRole
+from acotd_tui.domain import RunStatus
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
@@ -72,7 +73,7 @@ def adapter_path(project: Project, run_name: str | None) -> str | None:
         run = project.store.train_runs.get(run_name)
     except StoreError:
         raise AcotdError(f"no training run {run_name!r} (acotd train)") from None
-    if run.status != "done" or not run.adapter_path:
+    if run.status != RunStatus.DONE or not run.adapter_path:
         raise AcotdError(f"training run {run.name!r} has not finished (status {run.status})")
     return run.adapter_path
 

@@ -37,6 +37,7 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.benchmarks import BenchItem, load_benchmark
+from acotd_tui.domain import RunStatus
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
@@ -187,7 +188,7 @@ def _adapter(ctx: JobContext, ref: str | None) -> tuple[str, str | None, set[byt
         if not path.exists():
             raise AcotdError(f"adapter {ref!r} is neither a training run nor a folder") from None
         return path.name, str(path.resolve()), set()
-    if run.status != "done" or not run.adapter_path:
+    if run.status != RunStatus.DONE or not run.adapter_path:
         raise AcotdError(f"training run {run.name!r} has not finished (status {run.status})")
     trained: set[bytes] = set()
     if run.dataset_id is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from acotd_tui.config import PAPER_EVAL_MAX_TOKENS, EvalConfig, GradingConfig, SamplingConfig
+from acotd_tui.domain import EMH, CotKind, JobStatus, RunStatus
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
@@ -46,9 +47,12 @@ METHOD_LABELS = {
 METHODS: dict[str, dict[str, Any]] = {
     "acotd": {"strategy": "adaptive"},
     "random": {"strategy": "random"},
-    "fixed_6_3_1": {"strategy": "fixed", "ratios": {"E": 6.0, "M": 3.0, "H": 1.0}},
-    "only_short": {"strategy": "adaptive", "cot_mode": "short"},
-    "only_long": {"strategy": "adaptive", "cot_mode": "long"},
+    "fixed_6_3_1": {
+        "strategy": "fixed",
+        "ratios": dict(zip(EMH.labels, (6.0, 3.0, 1.0), strict=True)),
+    },
+    "only_short": {"strategy": "adaptive", "cot_mode": CotKind.SHORT},
+    "only_long": {"strategy": "adaptive", "cot_mode": CotKind.LONG},
 }
 
 
@@ -70,11 +74,11 @@ def _child(ctx: JobContext, kind: str, params: dict[str, Any], what: str) -> dic
     job = ctx.store.jobs.create(kind, params, parent_id=ctx.job_id)
     ctx.note(f"{what}: job {job.id}")
     done = run_child(ctx.project, job.id)
-    if done.status == "cancelled":
+    if done.status == JobStatus.CANCELLED:
         raise JobCancelled()
-    if done.status == "stopped":  # the spending cap: the experiment is stopped: budget too
+    if done.status == JobStatus.STOPPED:  # the spending cap: the experiment is stopped: budget too
         raise BudgetExceeded(f"{what} (job {job.id}): {done.message}")
-    if done.status != "done":
+    if done.status != JobStatus.DONE:
         raise AcotdError(f"{what} failed (job {job.id}): {done.error}")
     return done.result
 
@@ -133,12 +137,12 @@ def _acotd_long_share(ctx: JobContext, params: ExperimentParams) -> float:
     except StoreError:
         return acotd_long_share(ctx.project, params.k or ctx.project.config.sampling.k, params.seed)
     items = ctx.store.datasets.items(dataset.id)
-    return sum(1 for i in items if i.cot_kind == "long") / max(1, len(items))
+    return sum(1 for i in items if i.cot_kind == CotKind.LONG) / max(1, len(items))
 
 
 def _trained(ctx: JobContext, run: str) -> bool:
     try:
-        return bool(ctx.store.train_runs.get(run).status == "done")
+        return bool(ctx.store.train_runs.get(run).status == RunStatus.DONE)
     except StoreError:
         return False
 

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from acotd_tui.domain import GradeSource, ReviewState
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
 from acotd_tui.names import NameKind, check_name, inside
@@ -62,7 +63,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
         if not candidates:
             skipped[
                 "rejected"
-                if any(c.review == "rejected" for c in own)
+                if any(c.review == ReviewState.REJECTED for c in own)
                 else TRUNCATED
                 if any(c.exportable and is_truncated(c) for c in own)
                 else "unverified"
@@ -70,7 +71,7 @@ def export_rows(project: Project, dataset_name: str) -> tuple[list[dict[str, Any
                 else "no CoT"
             ] += 1
             continue
-        cot = sorted(candidates, key=lambda c: (c.review == "approved", c.id))[-1]
+        cot = sorted(candidates, key=lambda c: (c.review == ReviewState.APPROVED, c.id))[-1]
         teachers[cot.teacher] += 1
         prompts.add(cot.prompt_version)
         problem = problems[item.problem_id]
@@ -122,7 +123,7 @@ def label_rules(store: Any, scheme: str, problem_ids: list[int]) -> dict[str, in
         auto = [
             g
             for g in store.grades.history(pid, scheme)
-            if g.attempt_id is None and g.source != "human"
+            if g.attempt_id is None and g.source != GradeSource.HUMAN
         ]
         detail = auto[-1].detail if auto else None
         rule = detail.get("grading_rule") if isinstance(detail, dict) else None

@@ -29,6 +29,7 @@ from acotd_tui.backends import (
 )
 from acotd_tui.backends.base import ChatRequest
 from acotd_tui.config import ModelRole
+from acotd_tui.domain import ZTE, GradeSource, SchemeName, is_scheme
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.labels.aggregate import GRADING_RULES, SampleGrade, aggregate, sample_conflict
@@ -73,21 +74,24 @@ class Grader:
 
 def make_grader(project: Project, params: GradeParams) -> Grader:
     cfg = project.config.grading
-    scheme = params.scheme or cfg.scheme
-    if scheme not in ("emh", "zte"):
-        raise AcotdError(f"unknown grading scheme {scheme!r} (emh or zte)")
-    kind = params.grader or (cfg.zte_grader if scheme == "zte" else "judge")
+    given = params.scheme or cfg.scheme
+    if not is_scheme(given):
+        raise AcotdError(f"unknown grading scheme {given!r} ({' or '.join(SchemeName)})")
+    scheme = SchemeName(given)
+    kind = params.grader or (cfg.zte_grader if scheme == SchemeName.ZTE else "judge")
     if kind == "prm":
-        if scheme != "zte":
+        if scheme != SchemeName.ZTE:
             raise AcotdError("the PRM grader assigns ZTE levels: use --scheme zte")
         role = apply_overrides(project.config.role("prm"), params.overrides)
         thresholds = ",".join(f"{t:g}" for t in cfg.prm_thresholds)
         return Grader(scheme, kind, role, f"prm@{thresholds}")
     role = apply_overrides(project.config.role("judge"), params.overrides)
-    template = load_template(cfg.judge_prompt if scheme == "emh" else cfg.zte_prompt, project.root)
+    template = load_template(
+        cfg.judge_prompt if scheme == SchemeName.EMH else cfg.zte_prompt, project.root
+    )
     code = project.config.code
     code_template = load_template(
-        code.judge_prompt if scheme == "emh" else code.zte_prompt, project.root
+        code.judge_prompt if scheme == SchemeName.EMH else code.zte_prompt, project.root
     )
     # One version for both prompts: math requests do not change when the code prompt does,
     # so their replies still come from the cache after such an edit.
@@ -154,12 +158,12 @@ class JudgeSink:
                     attempt_id=target.attempt.id,
                     scheme=self.grader.scheme,
                     label=verdict.label,
-                    source="judge",
+                    source=GradeSource.JUDGE,
                     rationale=verdict.rationale,
                     model=self.grader.role.model,
                     prompt_version=self.grader.version,
                     conflict=sample_conflict(verdict.label, correct)
-                    if self.grader.scheme == "emh"
+                    if self.grader.scheme == SchemeName.EMH
                     else None,
                     symbolic_correct=correct,
                     detail={"try": target.try_index},
@@ -198,7 +202,7 @@ def _judge_request(grader: Grader, problem: Any, attempt: Attempt, try_index: in
         student_cot=shorten_cot(attempt.cot or attempt.raw_text or "(empty)"),
     )
     params = sampling_from_role(
-        grader.role, json_schema=EMH_SCHEMA if grader.scheme == "emh" else ZTE_SCHEMA
+        grader.role, json_schema=EMH_SCHEMA if grader.scheme == SchemeName.EMH else ZTE_SCHEMA
     )
     if try_index:
         seed = None if params.seed is None else params.seed + try_index
@@ -256,7 +260,7 @@ async def _judge_samples(
                 attempt_id=attempt.id,
                 scheme=grader.scheme,
                 label=None,
-                source="judge",
+                source=GradeSource.JUDGE,
                 rationale=f"judge reply unusable after {t} tries ({last_kinds.get(attempt.id, 'unparseable')})",
                 model=grader.role.model,
                 prompt_version=grader.version,
@@ -287,9 +291,9 @@ async def _prm_samples(
                 NewGrade(
                     problem_id=pid,
                     attempt_id=attempt.id,
-                    scheme="zte",
+                    scheme=SchemeName.ZTE,
                     label=level_from_score(low, thresholds),
-                    source="prm",
+                    source=GradeSource.PRM,
                     rationale=f"lowest step score {low:.3f} at step {scores.index(low) + 1} of {len(scores)}",
                     model=grader.role.model,
                     prompt_version=grader.version,
@@ -339,13 +343,13 @@ def _aggregate(
             continue
         sample_list = [SampleGrade(a.id, samples[a.id].label, a.correct) for a in items]
         agg = aggregate(grader.scheme, rule, sample_list, easy_rate)
-        only_rule = all(samples[a.id].source == "rule" for a in items)
+        only_rule = all(samples[a.id].source == GradeSource.RULE for a in items)
         rows.append(
             NewGrade(
                 problem_id=pid,
                 scheme=grader.scheme,
                 label=agg.label,
-                source="rule" if only_rule else grader.kind,
+                source=GradeSource.RULE if only_rule else grader.kind,
                 rationale=agg.rationale,
                 model=grader.role.model,
                 prompt_version=grader.version,
@@ -378,14 +382,14 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         prompt_version=grader.version,
     )
     todo = [(pid, a) for pid, a in all_attempts if a.id not in existing]
-    if grader.scheme == "zte":  # correct answers are easy by rule: no call needed
+    if grader.scheme == SchemeName.ZTE:  # correct answers are easy by rule: no call needed
         rule_rows = [
             NewGrade(
                 problem_id=pid,
                 attempt_id=a.id,
-                scheme="zte",
-                label="easy",
-                source="rule",
+                scheme=SchemeName.ZTE,
+                label=ZTE.easy,
+                source=GradeSource.RULE,
                 rationale="answer correct",
                 model=grader.role.model,
                 prompt_version=grader.version,

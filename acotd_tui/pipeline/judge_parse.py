@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-EMH_WORDS = {"easy": "E", "medium": "M", "hard": "H", "e": "E", "m": "M", "h": "H"}
+from acotd_tui.domain import EMH, SchemeName
+
+EMH_WORDS = EMH.aliases
 EMH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -132,7 +134,7 @@ def parse_verdict(text: str, scheme: str, *, truncated: bool = False) -> Verdict
         raise JudgeParseError("truncated" if truncated else "empty", "no verdict in the reply")
     names, convert, marker = (
         (("label", "category", "difficulty", "classification"), _emh_value, _EMH_MARKER)
-        if scheme == "emh"
+        if scheme == SchemeName.EMH
         else (("level", "difficulty", "rating"), _zte_value, _ZTE_MARKER)
     )
     objects = [o for o in _json_objects(body) if isinstance(o, dict)]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from acotd_tui.decontam import benchmark_index
+from acotd_tui.domain import CotKind
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import Dataset, ProblemFilter
@@ -28,7 +29,7 @@ from .sampling import SamplingService, largest_remainder
 
 UNLABELLED = "-"
 RANDOM_POOL = "random_pool"  # the dataset strategy of this arm
-KIND_MODES = ("acotd", "short", "long")
+KIND_MODES = ("acotd", *CotKind)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def acotd_long_share(project: Project, k: int, seed: int = 0) -> float:
         )
     counts = plan.final
     total = sum(counts.values())
-    return sum(n for label, n in counts.items() if plan.cot_kind(label) == "long") / total
+    return sum(n for label, n in counts.items() if plan.cot_kind(label) == CotKind.LONG) / total
 
 
 def random_pool(project: Project, request: RandomArmRequest) -> tuple[list[int], dict[str, int]]:
@@ -83,11 +84,9 @@ def random_pool(project: Project, request: RandomArmRequest) -> tuple[list[int],
 
 
 def kind_counts(request: RandomArmRequest, k: int, long_share: float) -> dict[str, int]:
-    if request.kinds == "short":
-        return {"short": k, "long": 0}
-    if request.kinds == "long":
-        return {"short": 0, "long": k}
-    return largest_remainder(k, {"short": 1.0 - long_share, "long": long_share})
+    if request.kinds in tuple(CotKind):
+        return {kind: k if kind == request.kinds else 0 for kind in CotKind}
+    return largest_remainder(k, {CotKind.SHORT: 1.0 - long_share, CotKind.LONG: long_share})
 
 
 def create_random_arm(project: Project, name: str, request: RandomArmRequest) -> Dataset:
@@ -109,9 +108,9 @@ def create_random_arm(project: Project, name: str, request: RandomArmRequest) ->
     rng = random.Random(request.seed)
     chosen = rng.sample(pool, min(request.k, len(pool)))
     counts = kind_counts(request, len(chosen), share or 0.0)
-    long_positions = set(rng.sample(range(len(chosen)), counts["long"]))
+    long_positions = set(rng.sample(range(len(chosen)), counts[CotKind.LONG]))
     items = [
-        (pid, UNLABELLED, "long" if i in long_positions else "short")
+        (pid, UNLABELLED, CotKind.LONG if i in long_positions else CotKind.SHORT)
         for i, pid in enumerate(chosen)
     ]
     if not items:

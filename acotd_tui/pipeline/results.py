@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.config import EvalConfig
+from acotd_tui.domain import RunStatus
 from acotd_tui.store import Eval, Store
 
 BENCHMARK_TITLES = {
@@ -124,7 +125,7 @@ class ResultsTable:
         benchmarks: Sequence[str] | None = None,
         roles: dict[str, Role] | None = None,
     ) -> ResultsTable:
-        evals = [e for e in store.evals.all() if e.status == "done"]
+        evals = [e for e in store.evals.all() if e.status == RunStatus.DONE]
         row_names = list(names) if names else list(dict.fromkeys(e.name for e in evals))
         if benchmarks:
             bench = list(benchmarks)

@@ -11,11 +11,11 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acotd_tui.domain import EMH, ZTE, GradeSource, SchemeName
 from acotd_tui.errors import AcotdError
 from acotd_tui.importing.readers import CSV_FIELD_LIMIT
 from acotd_tui.store import SCHEME_LABELS, NewGrade, Store
 
-LABEL_ALIASES = {"easy": "E", "medium": "M", "hard": "H", "e": "E", "m": "M", "h": "H"}
 CSV_FIELDS = [
     "problem_id",
     "source",
@@ -33,10 +33,10 @@ CSV_FIELDS = [
 
 def normalize_label(value: str, scheme: str) -> str:
     text = value.strip()
-    if scheme == "emh":
-        text = LABEL_ALIASES.get(text.lower(), text.upper())
-    elif text.lower() == "easy":
-        text = "easy"
+    if scheme == SchemeName.EMH:
+        text = EMH.aliases.get(text.lower(), text.upper())
+    elif text.lower() == ZTE.easy:
+        text = ZTE.easy
     if text not in SCHEME_LABELS[scheme]:
         raise AcotdError(
             f"label {value!r} is not one of {', '.join(SCHEME_LABELS[scheme])} ({scheme})"
@@ -56,19 +56,23 @@ class ReviewService:
     def set_label(self, problem_id: int, label: str, note: str | None = None) -> str:
         self._check_problem(problem_id)
         value = normalize_label(label, self.scheme)
-        self.store.grades.add([NewGrade(problem_id, self.scheme, value, "human", note=note)])
+        self.store.grades.add(
+            [NewGrade(problem_id, self.scheme, value, GradeSource.HUMAN, note=note)]
+        )
         return value
 
     def clear_label(self, problem_id: int, note: str | None = None) -> None:
         self._check_problem(problem_id)
         self.store.grades.add(
-            [NewGrade(problem_id, self.scheme, None, "human", note=note or "cleared")]
+            [NewGrade(problem_id, self.scheme, None, GradeSource.HUMAN, note=note or "cleared")]
         )
 
     def undo(self, problem_id: int) -> str | None:
         """Revert the last human action on a problem; returns the human label now in force."""
         humans = [
-            g for g in self.store.grades.history(problem_id, self.scheme) if g.source == "human"
+            g
+            for g in self.store.grades.history(problem_id, self.scheme)
+            if g.source == GradeSource.HUMAN
         ]
         if not humans:
             raise AcotdError(f"problem {problem_id} has no human label to undo")
@@ -79,7 +83,7 @@ class ReviewService:
                     problem_id,
                     self.scheme,
                     previous,
-                    "human",
+                    GradeSource.HUMAN,
                     note=f"undo of grade {humans[-1].id}",
                 )
             ]
@@ -172,7 +176,7 @@ class ReviewService:
                     pid,
                     self.scheme,
                     label,
-                    "human",
+                    GradeSource.HUMAN,
                     note=(row.get("note") or "").strip() or f"imported from {path.name}",
                 )
             )

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from acotd_tui.decontam import ensure_checked
+from acotd_tui.domain import EMH, CotKind, SchemeName, ZteCot, is_scheme
+from acotd_tui.domain import scheme as label_scheme
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
@@ -40,7 +42,6 @@ if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
     import numpy as np
 
 STRATEGIES = ("adaptive", "adaptive_medium", "fixed", "random", "curriculum")
-LONG_LABELS = {"emh": {"H"}, "zte": {"4", "5"}}
 
 
 def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -63,7 +64,8 @@ def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
 
 def algorithm2(k_medium: int, available: dict[str, int]) -> dict[str, int]:
     """ACoTD Algorithm 2: anchored on k Medium problems, the others in the pool's proportion."""
-    n_m = available.get("M", 0)
+    easy, medium, hard = EMH.labels
+    n_m = available.get(medium, 0)
     if n_m == 0:
         raise AcotdError("adaptive_medium needs Medium-labelled problems, and the pool has none")
 
@@ -71,9 +73,9 @@ def algorithm2(k_medium: int, available: dict[str, int]) -> dict[str, int]:
         return int(math.floor(x + 0.5))
 
     return {
-        "E": half_up(k_medium * available.get("E", 0) / n_m),
-        "M": k_medium,
-        "H": half_up(k_medium * available.get("H", 0) / n_m),
+        easy: half_up(k_medium * available.get(easy, 0) / n_m),
+        medium: k_medium,
+        hard: half_up(k_medium * available.get(hard, 0) / n_m),
     }
 
 
@@ -151,7 +153,7 @@ class SamplingRequest:
     strategy: str = "adaptive"
     k: int = 1000
     seed: int = 0
-    scheme: str = "emh"
+    scheme: str = SchemeName.EMH
     ratios: dict[str, float] = field(default_factory=dict)
     cot_mode: str = "auto"  # auto | short | long
     sources: list[str] = field(default_factory=list)
@@ -198,10 +200,11 @@ class Plan:
         near = ":".join(str((self.nearest or {}).get(label, 0)) for label in keys)
         return f"not enough problems for the plan ({short}); nearest plan {near} = {sum((self.nearest or {}).values())}"
 
-    def cot_kind(self, label: str) -> str:
-        if self.request.cot_mode in ("short", "long"):
-            return self.request.cot_mode
-        return "long" if label in LONG_LABELS[self.request.scheme] else "short"
+    def cot_kind(self, label: str) -> CotKind:
+        """`cot_mode` short or long for every label; "auto": by level (the scheme's split)."""
+        if self.request.cot_mode in tuple(CotKind):
+            return CotKind(self.request.cot_mode)
+        return label_scheme(self.request.scheme).split_cot_kind(label)
 
 
 class SamplingService:
@@ -211,8 +214,8 @@ class SamplingService:
 
     def default_request(self, **changes: Any) -> SamplingRequest:
         cfg = self.project.config.sampling
-        scheme = self.project.config.grading.scheme
-        ratios = dict(cfg.ratios if scheme == "emh" else cfg.curriculum)
+        scheme = SchemeName(self.project.config.grading.scheme)
+        ratios = dict(cfg.ratios if scheme == SchemeName.EMH else cfg.curriculum)
         base = SamplingRequest(
             strategy=cfg.strategy,
             k=cfg.k,
@@ -224,9 +227,10 @@ class SamplingService:
             include_conflicts=self.project.config.grading.rule == "paper",
         )
         given = {k: v for k, v in changes.items() if v is not None}
-        if given.get("scheme", scheme) == "zte" and "cot_mode" not in given:
+        chosen = given.get("scheme", scheme)
+        if is_scheme(chosen) and label_scheme(chosen).long_for_all and "cot_mode" not in given:
             # ZTE distils long CoTs for every question unless `sampling.zte_cot = "split"`
-            given["cot_mode"] = "long" if cfg.zte_cot == "long" else "auto"
+            given["cot_mode"] = CotKind.LONG if ZteCot(cfg.zte_cot) is ZteCot.LONG else "auto"
         return SamplingRequest(**{**asdict(base), **given})
 
     def scope(self, request: SamplingRequest) -> PoolScope:
@@ -285,7 +289,7 @@ class SamplingService:
     def preview(self, request: SamplingRequest) -> Plan:
         if request.strategy not in STRATEGIES:
             raise AcotdError(f"unknown strategy {request.strategy!r} ({', '.join(STRATEGIES)})")
-        if request.cot_mode not in ("auto", "short", "long"):
+        if request.cot_mode not in ("auto", *CotKind):
             raise AcotdError(f"cot_mode must be auto, short or long, not {request.cot_mode!r}")
         if request.k < 1:
             raise AcotdError("K must be at least 1")
@@ -298,7 +302,7 @@ class SamplingService:
                 request.k, {label: float(available[label]) for label in labels}
             )
         elif request.strategy == "adaptive_medium":
-            if request.scheme != "emh":
+            if request.scheme != SchemeName.EMH:
                 raise AcotdError("adaptive_medium (Algorithm 2) is defined for E/M/H labels")
             wanted = algorithm2(request.k, available)
         elif request.strategy in ("fixed", "curriculum"):

@@ -25,6 +25,7 @@ from acotd_tui.backends import (
 )
 from acotd_tui.backends.base import ChatRequest
 from acotd_tui.config import ModelRole
+from acotd_tui.domain import CotKind
 from acotd_tui.jobs import JobContext, WorkItem, run_requests
 from acotd_tui.project import Project
 from acotd_tui.stages import TeachParams
@@ -32,7 +33,7 @@ from acotd_tui.store import DatasetItem, NewCot, Store
 from acotd_tui.templates import PromptTemplate, load_template
 
 REFERENCE_TEACHER = "reference"
-KINDS = ("short", "long")
+KINDS: tuple[CotKind, ...] = tuple(CotKind)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,16 @@ class Teacher:
 
 def teachers(project: Project, params: TeachParams) -> dict[str, Teacher]:
     cfg, code = project.config.teaching, project.config.code
-    out = {}
+    out: dict[str, Teacher] = {}
     for kind, role_name, prompt, code_prompt, own in (
-        ("short", "teacher_short", cfg.short_prompt, code.short_prompt, params.short_overrides),
-        ("long", "teacher_long", cfg.long_prompt, code.long_prompt, params.long_overrides),
+        (
+            CotKind.SHORT,
+            "teacher_short",
+            cfg.short_prompt,
+            code.short_prompt,
+            params.short_overrides,
+        ),
+        (CotKind.LONG, "teacher_long", cfg.long_prompt, code.long_prompt, params.long_overrides),
     ):
         role = apply_overrides(project.config.role(role_name), {**params.overrides, **own})
         out[kind] = Teacher(
@@ -261,7 +268,7 @@ async def teach_items(
     staff = teachers(project, params)
     existing = store.cots.for_problems([pid for pid, _ in items])
     problems = {p.id: p for p in store.problems.get_many([pid for pid, _ in items])}
-    work: dict[str, list[WorkItem[CotTarget]]] = {"short": [], "long": []}
+    work: dict[str, list[WorkItem[CotTarget]]] = {kind: [] for kind in CotKind}
     already = 0
     for pid, kind in items:
         teacher = staff[kind]
@@ -284,7 +291,7 @@ async def teach_items(
     if progress:
         ctx.set_total(len(items), already_done=already)
     ctx.note(
-        f"{len(work['short'])} short CoTs by {staff['short'].name}, {len(work['long'])} long CoTs by {staff['long'].name}; {already} already exist"
+        f"{len(work[CotKind.SHORT])} short CoTs by {staff[CotKind.SHORT].name}, {len(work[CotKind.LONG])} long CoTs by {staff[CotKind.LONG].name}; {already} already exist"
     )
     result: dict[str, Any] = {"already": already, "written": 0, "failed": 0, "from_cache": 0}
     for kind in KINDS:

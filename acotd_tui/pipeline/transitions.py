@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acotd_tui.domain import GradeSource
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
 from acotd_tui.store import SCHEME_LABELS
@@ -61,7 +62,7 @@ def _labels_from(project: Project, model: str, scheme: str) -> dict[int, str]:
     for pid in pids:
         mine = {a.id for a in attempts.get(pid, [])}
         for grade in reversed(store.grades.history(pid, scheme)):
-            if grade.attempt_id is not None or grade.source == "human":
+            if grade.attempt_id is not None or grade.source == GradeSource.HUMAN:
                 continue
             samples = (grade.detail or {}).get("samples") or []
             ids = {s.get("attempt_id") for s in samples if isinstance(s, dict)}

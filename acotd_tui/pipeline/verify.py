@@ -42,6 +42,7 @@ from acotd_tui.backends import (
     sampling_from_role,
 )
 from acotd_tui.backends.base import ChatRequest
+from acotd_tui.domain import CotKind
 from acotd_tui.jobs import JobContext, WorkItem, raise_if_stopped, run_requests
 from acotd_tui.outcomes import OutcomeChecker, Submission
 from acotd_tui.project import Project
@@ -401,7 +402,7 @@ async def _regenerate(
     project, store = ctx.project, ctx.store
     staff = teachers(project, TeachParams(dataset=params.dataset, overrides=params.overrides))
     problems = {p.id: p for p in store.problems.get_many(failing)}
-    work: dict[str, list[WorkItem[CotTarget]]] = {"short": [], "long": []}
+    work: dict[str, list[WorkItem[CotTarget]]] = {kind: [] for kind in CotKind}
     for pid in failing:
         kind = kinds[pid]
         teacher = staff[kind]

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from acotd_tui.backends import apply_overrides
 from acotd_tui.config import TrainingConfig
+from acotd_tui.domain import RunStatus
 from acotd_tui.errors import AcotdError
 from acotd_tui.jobs import JobContext
 from acotd_tui.names import NameKind, check_name, inside
@@ -91,7 +92,7 @@ def run_job(ctx: JobContext, ensure_export: ExportFor) -> dict[str, Any]:
         config=cfg.model_dump(),
         output_dir=str(folder / "output"),
     )
-    if run.status == "done" and run.adapter_path and Path(run.adapter_path).exists():
+    if run.status == RunStatus.DONE and run.adapter_path and Path(run.adapter_path).exists():
         return {
             "run": run.name,
             "adapter": run.adapter_path,
@@ -110,7 +111,7 @@ def run_job(ctx: JobContext, ensure_export: ExportFor) -> dict[str, Any]:
         device=params.device,
     )
     spec_path = spec.save(folder).resolve()
-    store.train_runs.set_status(run.id, "running", job_id=ctx.job_id)
+    store.train_runs.set_status(run.id, RunStatus.RUNNING, job_id=ctx.job_id)
     if spec.num_gpus > 1:
         command = [
             sys.executable,
@@ -147,15 +148,15 @@ def run_job(ctx: JobContext, ensure_export: ExportFor) -> dict[str, Any]:
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
     ctx.progress.done, ctx.progress.total = result.get("global_step", 0), result.get("max_steps")
     if proc.returncode == EXIT_CANCELLED or (signalled and proc.returncode != 0):
-        store.train_runs.set_status(run.id, "cancelled")
+        store.train_runs.set_status(run.id, RunStatus.CANCELLED)
         return {**result, "run": run.name, "cancelled": True}
     if proc.returncode != 0:
-        store.train_runs.set_status(run.id, "failed")
+        store.train_runs.set_status(run.id, RunStatus.FAILED)
         tail = (folder / "train.log").read_text(errors="replace").strip().splitlines()[-1:] or [
             "(no output)"
         ]
         raise AcotdError(f"training process exited with {proc.returncode}: {tail[0][:300]}")
-    store.train_runs.set_status(run.id, "done", adapter_path=str(spec.adapter_dir))
+    store.train_runs.set_status(run.id, RunStatus.DONE, adapter_path=str(spec.adapter_dir))
     speed = f", {result['tokens_per_s']:.0f} tokens/s" if result.get("tokens_per_s") else ""
     return {
         **result,

@@ -401,7 +401,7 @@ def test_zte_scheme(zte_root, snap_compare, name):
 # -- an 80×24 terminal --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dashboard", "problems"])
+@pytest.mark.parametrize("name", ["dashboard", "problems", "sampling"])
 def test_small_terminal(project_root, snap_compare, name):
     """The smallest terminal the app is meant for: nothing essential cut off."""
     assert snap_compare(make_app(project_root), terminal_size=SMALL, run_before=open_screen(name))

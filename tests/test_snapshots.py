@@ -115,12 +115,16 @@ def _add_dataset_cots_and_evals(root: Path) -> None:
 
 
 ZTE_LEVELS = {"E": ("easy",), "M": ("1", "2", "3"), "H": ("4", "5")}
+ZTE_ALL = ("easy", "1", "2", "3", "4", "5")
+JUDGE = "openai/gpt-4o-mini"
 
 
 def _regrade_as_zte(root: Path) -> None:
-    """Switch the project to the ZTE scheme and give every graded problem a ZTE grade, drawn
-    from its E/M/H label by a fixed rule (Easy → easy, Medium → 1-3, Hard → 4-5 by id), the
-    ungraded ones needing review, as a judge would leave them. The config is edited as data."""
+    """Switch the project to the ZTE scheme and give every problem a ZTE grade by a fixed
+    rule: a graded problem's level follows its E/M/H label (Easy → easy, Medium → 1-3, Hard →
+    4-5, by id), an ungraded E/M/H one needs review, and a problem never graded gets a level
+    from its id, so the first page of the Problems table already shows ZTE labels. The config
+    is edited as data."""
     config = root / "acotd.toml"
     doc = tomlkit.parse(config.read_text(encoding="utf-8"))
     doc["grading"]["scheme"] = "zte"  # type: ignore[index]
@@ -128,13 +132,18 @@ def _regrade_as_zte(root: Path) -> None:
     project = Project.open(root)
     assert project.config.grading.scheme == "zte"
     store = project.store
+    emh = store.grades.labels("emh")
     grades = []
-    for pid, label in sorted(store.grades.labels("emh").items()):
-        if label.label is None:
-            grades.append(NewGrade(pid, "zte", None, "judge", needs_review=True))
+    for pid in store.problems.ids():
+        label = emh.get(pid)
+        if label is None:
+            level = ZTE_ALL[pid % len(ZTE_ALL)]
+            grades.append(NewGrade(pid, "zte", level, "judge", model=JUDGE))
+        elif label.label is None:
+            grades.append(NewGrade(pid, "zte", None, "judge", model=JUDGE, needs_review=True))
         else:
             levels = ZTE_LEVELS[label.label]
-            grades.append(NewGrade(pid, "zte", levels[pid % len(levels)], "judge"))
+            grades.append(NewGrade(pid, "zte", levels[pid % len(levels)], "judge", model=JUDGE))
     store.grades.add(grades)
     project.close()
 
@@ -394,7 +403,8 @@ def test_error_notification(project_root, snap_compare):
 
 @pytest.mark.parametrize("name", ["problems", "review", "sampling"])
 def test_zte_scheme(zte_root, snap_compare, name):
-    """A project graded easy / 1-5: labels, filters, review keys and the plan per level."""
+    """A project graded easy / 1-5: the labels in the table and its filter, the review keys
+    and agreement, the plan per level."""
     assert snap_compare(make_app(zte_root), terminal_size=SIZE, run_before=open_screen(name))
 
 

@@ -411,3 +411,16 @@ def test_zte_scheme(zte_root, snap_compare, name):
 def test_small_terminal(project_root, snap_compare, name):
     """The smallest terminal the app is meant for: nothing essential cut off."""
     assert snap_compare(make_app(project_root), terminal_size=SMALL, run_before=open_screen(name))
+
+
+def test_shown_path_abbreviates_the_home_folder_only(tmp_path, monkeypatch):
+    """The header's path: `~/…` under HOME, the home folder itself as `~`, anything else as
+    it is (a sibling folder whose name starts like HOME's is not under it)."""
+    from acotd_tui.formatting import shown_path
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert shown_path(home / "projects" / "demo") == "~/projects/demo"
+    assert shown_path(home) == "~"
+    assert shown_path(tmp_path / "home2" / "demo") == str(tmp_path / "home2" / "demo")
+    assert shown_path(Path("/srv/demo")) == "/srv/demo"

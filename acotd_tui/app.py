@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from acotd_tui.formatting import shown_path
 from acotd_tui.project import Project
 from acotd_tui.screens.cots import CotsScreen
 from acotd_tui.screens.dashboard import DashboardScreen
@@ -56,7 +57,7 @@ class AcotdApp(App):
         super().__init__()
         self.project = project
         self.services = AppServices(project)
-        self.sub_title = f"{project.config.name} · {project.root}"
+        self.sub_title = f"{project.config.name} · {shown_path(project.root)}"
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -1,6 +1,9 @@
-"""Short human-readable numbers shared by the CLI and the screens (one format, both places)."""
+"""Short human-readable numbers and paths shared by the CLI and the screens (one format, both
+places)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 def duration(seconds: float | None) -> str:
@@ -11,3 +14,19 @@ def duration(seconds: float | None) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def shown_path(path: Path) -> str:
+    """A folder as the screens show it: `~/…` under the home folder, else as it is.
+
+    Shorter in the header of a narrow terminal, and the same text for the same project
+    layout wherever the home folder is (the snapshot tests rely on that)."""
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password entry: show the path unchanged
+        return str(path)
+    if path == home:
+        return "~"
+    if path.is_relative_to(home):
+        return str(Path("~") / path.relative_to(home))
+    return str(path)

@@ -12,6 +12,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from acotd_tui.formatting import shown_path
+
 from .base import AcotdScreen
 from .widgets import PlainTable
 
@@ -42,7 +44,7 @@ class SettingsScreen(AcotdScreen):
 
     def show(self, data) -> None:
         self.query_one("#paths", Static).update(
-            f"project {data.root}\nconfig  {data.config_path}   grading scheme {data.scheme}"
+            f"project {shown_path(data.root)}\nconfig  {shown_path(data.config_path)}   grading scheme {data.scheme}"
         )
         table = self.query_one("#roles", DataTable)
         table.clear()

@@ -172,7 +172,8 @@ class ReviewScreen(AcotdScreen):
         lines = [f"Current label: {current}" + (f"   human: {human}" if human else "")]
         if judge is not None:
             verdict = _display(judge.label) if judge.label else "none (needs review)"
-            lines.append(f"Grader ({judge.source}, {judge.model}): {verdict}")
+            who = ", ".join(str(x) for x in (judge.source, judge.model) if x)
+            lines.append(f"Grader ({who}): {verdict}")
             if judge.rationale:
                 lines.append(f"  {judge.rationale}")
             if judge.conflict:

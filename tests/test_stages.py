@@ -3,6 +3,8 @@ from one pydantic model per stage (acotd_tui/stages.py)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -14,13 +16,30 @@ from acotd_tui.stages import (
     STAGES,
     DiagnoseParams,
     GradeParams,
+    cli_options,
     field_specs,
     form_fields,
     params_from_form,
     validate_params,
 )
 
-GENERATED_CLI = ("diagnose", "grade", "teach", "eval")  # commands with generated options
+# Every stage command, with the fields it takes otherwise than as a generated option (its
+# argument; eval keeps no --allow-overlap flag) ...
+SKIPPED = {
+    "diagnose": (),
+    "grade": (),
+    "teach": ("dataset",),
+    "eval": ("allow_overlap",),
+    "train": ("dataset",),
+    "experiment": ("name",),
+    "verify": ("dataset",),
+    "export": ("dataset",),
+}
+GENERATED_CLI = tuple(SKIPPED)  # commands with generated options
+# ... and the options every such command may add by hand: the project, the model overrides
+# (they build `overrides`), the worker hand-off, and per command its non-stage extras.
+SHARED = {"project_dir", "backend", "model_name", "api_base", "background"}
+EXTRAS = {"grade": {"stats_only"}, "teach": {"short_model", "long_model"}}
 
 
 def _cli_params(kind: str) -> dict[str, object]:
@@ -31,7 +50,7 @@ def _cli_params(kind: str) -> dict[str, object]:
 @pytest.mark.parametrize("kind", GENERATED_CLI)
 def test_every_field_is_a_cli_option(kind):
     options = _cli_params(kind)
-    not_options = {"teach": {"dataset"}, "eval": {"allow_overlap"}}.get(kind, set())
+    not_options = set(SKIPPED[kind])
     for spec in field_specs(STAGES[kind]):
         if spec.name in not_options:  # teach's dataset is its argument; eval keeps no flag
             assert spec.name not in options or not options[spec.name].opts[0].startswith("-")
@@ -40,6 +59,142 @@ def test_every_field_is_a_cli_option(kind):
             assert spec.name in options, f"{kind}: {spec.name} has no CLI option"
             assert spec.flag in options[spec.name].opts + options[spec.name].secondary_opts
             assert options[spec.name].help == spec.help
+
+
+@pytest.mark.parametrize("kind", GENERATED_CLI)
+def test_stage_commands_have_exactly_the_generated_options(kind):
+    """No hand-written option can creep back: apart from the shared ones, a command's options
+    are exactly (the same objects as) those `cli_options` generates from its model."""
+    command = cli.commands[kind]
+    generated = cli_options(kind, skip=SKIPPED[kind])(lambda **_: None).__click_params__
+    own = [
+        p
+        for p in command.params
+        if p.param_type_name == "option" and p.name not in SHARED | EXTRAS.get(kind, set())
+    ]
+    assert [p.to_info_dict() for p in own] == [p.to_info_dict() for p in reversed(generated)]
+    arguments = {p.name for p in command.params if p.param_type_name == "argument"}
+    assert arguments == set(SKIPPED[kind]) - {"allow_overlap"}
+
+
+# The flags `--help` listed before these commands' options were generated (the public
+# interface): each must still be listed, spelled the same.
+OLD_FLAGS = {
+    "train": "--alpha --api-base --backend --background --batch-size --cpu --epochs --help --lr "
+    "--max-length --max-steps --merge --model --name --project --rank --save-steps -h -p",
+    "experiment": "--accept-nearest --background --baseline-model --benchmark --cotqs --epochs "
+    "--from-reference --help --limit --max-steps --max-tokens --method --no-baseline "
+    "--no-cotqs --no-thinking --paper --paper-reference --project --random-kinds --samples "
+    "--size --thinking -h -k -n -p",
+    "verify": "--api-base --backend --background --consistency --from-reference --help "
+    "--max-regenerations --model --no-consistency --no-top-up --project --spot-check "
+    "--top-up -h -p",
+    "export": "--format --help --out --project -h -p",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OLD_FLAGS))
+def test_help_still_lists_every_flag_it_listed(kind):
+    result = CliRunner().invoke(cli, [kind, "--help"])
+    assert result.exit_code == 0, result.output
+    listed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", result.output))
+    assert set(OLD_FLAGS[kind].split()) <= listed
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "ds"], {"dataset": "ds"}),
+        (
+            ["train", "ds", "--cpu", "--lr", "2e-5", "--rank", "8", "--alpha", "16"]
+            + ["--batch-size", "4", "--max-length", "512", "--save-steps", "5", "--merge"]
+            + ["--epochs", "1.5", "--max-steps", "3", "--name", "r"],
+            {
+                "dataset": "ds",
+                "name": "r",
+                "device": "cpu",
+                "max_steps": 3,
+                "hyper": {
+                    "epochs": 1.5,
+                    "learning_rate": 2e-5,
+                    "lora_rank": 8,
+                    "lora_alpha": 16,
+                    "effective_batch_size": 4,
+                    "max_length": 512,
+                    "save_steps": 5,
+                    "merge": True,
+                },
+            },
+        ),
+        (["experiment"], {}),
+        (
+            ["experiment", "x", "--method", "random", "--method", "acotd", "-k", "5"]
+            + ["--no-baseline", "--paper", "--baseline-model", "a/b", "--random-kinds", "short"]
+            + ["--epochs", "1", "-n", "2", "--no-cotqs", "--accept-nearest", "--no-thinking"],
+            {
+                "name": "x",
+                "methods": ["random", "acotd"],
+                "k": 5,
+                "baseline": False,
+                "paper": True,
+                "baselines": ["a/b"],
+                "random_kinds": "short",
+                "hyper": {"epochs": 1.0},
+                "n": 2,
+                "cotqs": False,
+                "accept_nearest": True,
+                "thinking": False,
+            },
+        ),
+        (["verify", "ds"], {"dataset": "ds"}),
+        (
+            ["verify", "ds", "--spot-check", "0.5", "--no-top-up", "--max-regenerations", "0"]
+            + ["--consistency", "--from-reference"],
+            {
+                "dataset": "ds",
+                "spot_check_fraction": 0.5,
+                "top_up": False,
+                "max_regenerations": 0,
+                "consistency": True,
+                "from_reference": True,
+            },
+        ),
+        (["export", "ds"], {"dataset": "ds"}),
+        (
+            ["export", "ds", "--format", "hf", "--out", "o"],
+            {"dataset": "ds", "formats": ["hf"], "out": "o"},
+        ),
+    ],
+)
+def test_generated_options_build_the_old_parameters(args, expected):
+    """Defaults and flags mean what they meant: no flag gives the model's defaults."""
+    from acotd_tui.stages import stage_from_cli
+
+    kind, *rest = args
+    command = cli.commands[kind]
+    values = dict(command.make_context(kind, rest).params)
+    extra = {p.name: values.pop(p.name) for p in command.params if p.param_type_name == "argument"}
+    for name in SHARED:
+        values.pop(name, None)
+    built = stage_from_cli(kind, values, **extra).to_job()
+    assert built == STAGES[kind](**expected).to_job()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["verify", "d", "--spot-check", "1.5"], "0<=x<=1"),
+        (["train", "d", "--epochs", "0"], "x>0"),
+        (["train", "d", "--max-length", "8"], "x>=16"),
+        (["experiment", "--method", "best"], "best"),
+        (["experiment", "--random-kinds", "medium"], "medium"),
+        (["export", "d", "--format", "csv"], "csv"),
+        (["eval", "--top-p", "0"], "0<x<=1"),
+    ],
+)
+def test_bounds_and_choices_are_refused_by_the_cli(args, needle):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and needle in result.output
 
 
 @pytest.mark.parametrize("kind", FORM_KINDS)
@@ -175,3 +330,11 @@ async def test_the_job_form_has_a_widget_per_field_type(tmp_path):
             error = str(form.query_one("#form-error", Static).render())
             assert "--limit" in error and "\n" not in error.strip()
         assert project.store.jobs.list(limit=5) == []
+
+
+def test_every_experiment_method_has_settings_and_a_row_name():
+    """The methods are declared once (`stages.Method`); the experiment maps each one."""
+    from acotd_tui.pipeline.experiment import METHOD_LABELS, METHODS
+    from acotd_tui.stages import METHODS as DECLARED
+
+    assert list(METHODS) == list(METHOD_LABELS) == list(DECLARED)

@@ -255,54 +255,19 @@ def teach_cmd(
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--consistency/--no-consistency",
-    default=None,
-    help="Ask the consistency judge too (default: config).",
-)
-@click.option("--max-regenerations", type=click.IntRange(min=0), default=None)
-@click.option(
-    "--spot-check",
-    "spot_check",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Share of verified CoTs per level to queue for review.",
-)
-@click.option(
-    "--top-up/--no-top-up",
-    "top_up",
-    default=None,
-    help="Replace items that still fail by unused problems of the same level (default: verification.top_up).",
-)
-@click.option(
-    "--from-reference",
-    is_flag=True,
-    help="Top-up replacements get the problems' reference solutions as CoTs (no API teachers).",
-)
+@cli_options("verify", skip=("dataset",))
 def verify_cmd(
-    dataset,
-    project_dir,
-    backend,
-    model_name,
-    api_base,
-    background,
-    consistency,
-    max_regenerations,
-    spot_check,
-    top_up,
-    from_reference,
+    dataset: str,
+    project_dir: str | None,
+    backend: str | None,
+    model_name: str | None,
+    api_base: str | None,
+    background: bool,
+    **values: Any,
 ) -> None:
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
-    from acotd_tui.stages import VerifyParams
-
-    params = VerifyParams(
-        dataset=dataset,
-        consistency=consistency,
-        max_regenerations=max_regenerations,
-        spot_check_fraction=spot_check,
-        top_up=top_up,
-        from_reference=from_reference,
-        overrides=overrides(backend, model_name, api_base),
+    params = stage_from_cli(
+        "verify", values, dataset=dataset, overrides=overrides(backend, model_name, api_base)
     )
     with open_project(project_dir) as project:
         job = run_stage(project, "verify", params.to_job(), background=background)
@@ -439,23 +404,10 @@ def cots_edit(cot_id: int, project_dir: str | None) -> None:
 @click.command("export")
 @click.argument("dataset")
 @project_option
-@click.option(
-    "--format",
-    "formats",
-    multiple=True,
-    type=click.Choice(["trl", "llamafactory", "hf"]),
-    help="Repeatable; default: all.",
-)
-@click.option(
-    "--out", type=click.Path(file_okay=False), default=None, help="Default: runs/exports/DATASET."
-)
-def export_cmd(
-    dataset: str, project_dir: str | None, formats: tuple[str, ...], out: str | None
-) -> None:
+@cli_options("export", skip=("dataset",))
+def export_cmd(dataset: str, project_dir: str | None, **values: Any) -> None:
     """Write a dataset's verified CoTs as TRL, LLaMA-Factory and HF datasets files."""
-    from acotd_tui.stages import FORMATS, ExportParams
-
-    params = ExportParams(dataset=dataset, formats=list(formats) or list(FORMATS), out=out)
+    params = stage_from_cli("export", values, dataset=dataset)
     with open_project(project_dir) as project:
         job = run_stage(project, "export", params.to_job(), background=False)
         if job.result.get("skipped"):

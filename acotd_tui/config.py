@@ -18,6 +18,11 @@ from .errors import ConfigError
 CONFIG_FILENAME = "acotd.toml"
 
 Backend = Literal["litellm", "vllm", "transformers"]
+# Closed vocabularies of config keys that stage parameters and commands share: declared here
+# once, imported by acotd_tui.stages, the pipeline and the CLI.
+LabelRule = Literal["paper", "checked"]  # grading.rule
+Grader = Literal["judge", "prm"]  # grading.zte_grader
+Strategy = Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"]
 ROLES = (
     "student",
     "judge",
@@ -93,10 +98,10 @@ class GradingConfig(_Strict):
     # "paper": the judge's E/M/H verdict is the label (ACoTD Algorithm 1, §3.2); judge-vs-check
     # conflicts are queued for review and stay in the sampling pool. "checked": the answer
     # check decides Easy and conflicts are left out of the pool unless asked (beyond the paper).
-    rule: Literal["paper", "checked"] = "paper"
+    rule: LabelRule = "paper"
     judge_prompt: str = "judge_emh_v1"
     zte_prompt: str = "judge_zte_v1"
-    zte_grader: Literal["judge", "prm"] = "judge"
+    zte_grader: Grader = "judge"
     # PRM: a wrong solution's lowest step score s maps to level 5 - #(cut points <= s),
     # so a confident PRM (s >= 0.8) gives level 1 and s < 0.2 gives level 5.
     prm_thresholds: list[float] = Field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
@@ -117,7 +122,7 @@ def _weights(**weights: float) -> dict[str, float]:
 
 
 class SamplingConfig(_Strict):
-    strategy: Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"] = "adaptive"
+    strategy: Strategy = "adaptive"
     k: int = Field(1000, ge=1)
     ratios: dict[str, float] = Field(default_factory=lambda: _weights(E=6, M=3, H=1))
     # ZTE samples more easy than hard problems: weights decrease with level.

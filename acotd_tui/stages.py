@@ -22,14 +22,13 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from acotd_tui.config import Grader, LabelRule
 from acotd_tui.errors import AcotdError
 
 Count = Annotated[int, Field(ge=1)]  # "how many": None means "the default", else >= 1
 ExportFormat = Literal["trl", "llamafactory", "hf"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 Scheme = Literal["emh", "zte"]
-Grader = Literal["judge", "prm"]
-LabelRule = Literal["paper", "checked"]
 # The experiment's arms (acotd_tui.pipeline.experiment says how each one samples).
 Method = Literal["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]
 METHODS: tuple[str, ...] = get_args(Method)

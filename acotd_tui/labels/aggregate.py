@@ -30,9 +30,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-GRADING_RULES = ("paper", "checked")
+from acotd_tui.config import LabelRule
+
+GRADING_RULES: tuple[str, ...] = get_args(LabelRule)  # declared with grading.rule
 HARDER_FIRST = "HME"  # tie-break order: the harder label wins
 
 

@@ -338,3 +338,33 @@ def test_every_experiment_method_has_settings_and_a_row_name():
     from acotd_tui.stages import METHODS as DECLARED
 
     assert list(METHODS) == list(METHOD_LABELS) == list(DECLARED)
+
+
+def test_vocabularies_are_declared_once():
+    """grading.rule, grading.zte_grader, sampling.strategy, the CoT modes and the backends are
+    one declaration each: the stages, the pipeline, the CLI's choices and the app's selects all
+    read it."""
+    from typing import get_args
+
+    from acotd_tui import config, stages
+    from acotd_tui.labels.aggregate import GRADING_RULES
+    from acotd_tui.pipeline import sampling
+    from acotd_tui.services import SAMPLING_COT_MODES, SAMPLING_STRATEGIES
+
+    assert stages.Grader is config.Grader and stages.LabelRule is config.LabelRule
+    assert get_args(config.LabelRule) == GRADING_RULES
+    assert get_args(config.Strategy) == sampling.STRATEGIES
+    assert [value for _, value in SAMPLING_STRATEGIES] == list(sampling.STRATEGIES)
+    assert [value for _, value in SAMPLING_COT_MODES] == list(sampling.COT_MODES)
+
+    def choices(command, name):
+        (param,) = [p for p in command.params if p.name == name]
+        return tuple(param.type.choices)
+
+    preview = cli.commands["sample"].commands["preview"]
+    assert choices(preview, "strategy") == sampling.STRATEGIES
+    assert choices(preview, "cot_mode") == sampling.COT_MODES
+    assert choices(cli.commands["grade"], "rule") == get_args(config.LabelRule)
+    assert choices(cli.commands["grade"], "grader") == get_args(config.Grader)
+    assert choices(cli.commands["train"], "backend") == get_args(config.Backend)
+    assert choices(cli.commands["export"], "formats") == stages.FORMATS

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import click
 
+from acotd_tui.config import Strategy
 from acotd_tui.errors import AcotdError
+from acotd_tui.pipeline.sampling import COT_MODES, RATIO_STRATEGIES
 from acotd_tui.stages import cli_options, stage_from_cli
 
 from .common import (
@@ -19,9 +21,6 @@ from .common import (
     table,
 )
 from .jobs_cmds import run_stage
-
-RATIO_STRATEGIES = ("fixed", "curriculum")
-"""The strategies that read `--ratios` (sampling.py plans the others from the pool)."""
 
 
 def _ratios(text: str | None) -> dict[str, float] | None:
@@ -36,7 +35,7 @@ def sampling_options(f):
         [
             click.option(
                 "--strategy",
-                type=click.Choice(["adaptive", "adaptive_medium", "fixed", "random", "curriculum"]),
+                type=click.Choice(get_args(Strategy)),
                 default=None,
             ),
             click.option(
@@ -56,7 +55,7 @@ def sampling_options(f):
             click.option(
                 "--cot",
                 "cot_mode",
-                type=click.Choice(["auto", "short", "long"]),
+                type=click.Choice(COT_MODES),
                 default=None,
                 help="Force one CoT kind (ablations).",
             ),

@@ -17,13 +17,12 @@ from typing import Any
 from acotd_tui.config import ROLES
 from acotd_tui.pipeline.sampling import (
     COT_MODE_NAMES,
-    COT_MODES,
     STRATEGIES,
     STRATEGY_NAMES,
     choices,
 )
 from acotd_tui.project import Project
-from acotd_tui.stages import FORM_KINDS, FormField
+from acotd_tui.stages import COT_MODES, FORM_KINDS, FormField
 from acotd_tui.store import (
     Attempt,
     Cot,

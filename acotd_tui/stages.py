@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from acotd_tui.config import Grader, LabelRule
+from acotd_tui.config import Grader, LabelRule, Strategy
 from acotd_tui.errors import AcotdError
 
 Count = Annotated[int, Field(ge=1)]  # "how many": None means "the default", else >= 1
@@ -34,6 +34,10 @@ Method = Literal["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]
 METHODS: tuple[str, ...] = get_args(Method)
 # The random arm's CoT kinds: the ACoTD arm's short:long proportion, all short, or all long.
 RandomKinds = Literal["acotd", "short", "long"]
+# The CoT kinds a sampled set asks for: auto = short for Easy/Medium (ZTE: easy-3), long for
+# Hard; short/long = one kind for all (the only-short/only-long ablations).
+CotMode = Literal["auto", "short", "long"]
+COT_MODES: tuple[str, ...] = get_args(CotMode)
 # The training keys `acotd train` sets per run (the job form shows the first two).
 TRAIN_KEYS = (
     "epochs",
@@ -377,6 +381,37 @@ class ExperimentParams(StageParams):
         return _check_max_steps(value)
 
 
+class SampleParams(StageParams):
+    """`acotd sample preview/create`: what the sampling request changes from `[sampling]` (not
+    a job kind: a set is planned and created at once). The service's `default_request` fills
+    what is None from the config."""
+
+    KIND: ClassVar[str] = "sample"
+    strategy: Strategy | None = opt(None, "Default: sampling.strategy.", config="sampling.strategy")
+    k: Count | None = opt(
+        None,
+        "Set size K (adaptive_medium: the Medium count k; default: sampling.k).",
+        flag="--size",
+        short="-k",
+        config="sampling.k",
+    )
+    ratios: str | None = opt(None, "fixed/curriculum weights: 6:3:1, or easy=1,1=1,2=2,...")
+    seed: int | None = opt(None, "Seed of the draw (default: sampling.seed).")
+    cot_mode: CotMode | None = opt(None, "Force one CoT kind (ablations).", flag="--cot")
+    sources: list[str] = opt([], "Only problems from this source (repeatable).", flag="--source")
+    decontaminate: bool | None = opt(
+        None,
+        "Leave out problems that overlap an evaluation benchmark; --no-decontaminate keeps "
+        "them (default: sampling.decontaminate).",
+        config="sampling.decontaminate",
+    )
+    include_conflicts: bool | None = opt(
+        None,
+        "Keep unresolved judge/check conflicts (default: kept under grading.rule paper).",
+    )
+    accept_nearest: bool = opt(False, "If a level is short, take the nearest feasible plan.")
+
+
 class DecontaminateParams(StageParams):
     """Checks every problem against `eval.benchmarks` with `sampling.ngram`: no parameters."""
 
@@ -397,6 +432,8 @@ STAGES: dict[str, type[StageParams]] = {
         DecontaminateParams,
     )
 }
+# Commands with a parameter model that are no job kind (their options come from it too).
+COMMAND_MODELS: dict[str, type[StageParams]] = {"sample": SampleParams}
 # The kinds the app's job form offers (decontaminate runs from `acotd decontaminate`).
 FORM_KINDS: tuple[str, ...] = tuple(k for k in STAGES if k != "decontaminate")
 
@@ -678,7 +715,7 @@ def cli_options(
     model from them."""
     import click
 
-    specs = [s for s in field_specs(STAGES[kind]) if s.cli and s.name not in skip]
+    specs = [s for s in field_specs(_model_of(kind)) if s.cli and s.name not in skip]
 
     def click_type(spec: FieldSpec) -> Any:
         if spec.kind == "choice":
@@ -740,9 +777,13 @@ def cli_options(
     return decorate
 
 
+def _model_of(kind: str) -> type[StageParams]:
+    return STAGES.get(kind) or COMMAND_MODELS[kind]
+
+
 def stage_from_cli(kind: str, values: Mapping[str, Any], **extra: Any) -> Any:
     """The stage's model from the command's option values (by field name) plus `extra`."""
-    model = STAGES[kind]
+    model = _model_of(kind)
     params: dict[str, Any] = {}
     for spec in field_specs(model):
         if spec.name not in values:

@@ -36,10 +36,28 @@ SKIPPED = {
     "export": ("dataset",),
 }
 GENERATED_CLI = tuple(SKIPPED)  # commands with generated options
+# Every command line whose options come from a model: its model (a stage kind, or a command
+# model such as `sample`) and the fields it takes otherwise.
+COMMANDS = {
+    **{kind: (kind, skip) for kind, skip in SKIPPED.items()},
+    "sample preview": ("sample", ()),
+    "sample create": ("sample", ()),
+}
 # ... and the options every such command may add by hand: the project, the model overrides
 # (they build `overrides`), the worker hand-off, and per command its non-stage extras.
 SHARED = {"project_dir", "backend", "model_name", "api_base", "background"}
-EXTRAS = {"grade": {"stats_only"}, "teach": {"short_model", "long_model"}}
+EXTRAS = {
+    "grade": {"stats_only"},
+    "teach": {"short_model", "long_model"},
+    "sample create": {"name", "round_number"},  # the dataset's name and round: no sampling
+}
+
+
+def _command(line: str):
+    command = cli
+    for word in line.split():
+        command = command.commands[word]
+    return command
 
 
 def _cli_params(kind: str) -> dict[str, object]:
@@ -61,20 +79,18 @@ def test_every_field_is_a_cli_option(kind):
             assert options[spec.name].help == spec.help
 
 
-@pytest.mark.parametrize("kind", GENERATED_CLI)
-def test_stage_commands_have_exactly_the_generated_options(kind):
+@pytest.mark.parametrize("line", sorted(COMMANDS))
+def test_stage_commands_have_exactly_the_generated_options(line):
     """No hand-written option can creep back: apart from the shared ones, a command's options
     are exactly (the same objects as) those `cli_options` generates from its model."""
-    command = cli.commands[kind]
-    generated = cli_options(kind, skip=SKIPPED[kind])(lambda **_: None).__click_params__
-    own = [
-        p
-        for p in command.params
-        if p.param_type_name == "option" and p.name not in SHARED | EXTRAS.get(kind, set())
-    ]
+    command = _command(line)
+    kind, skip = COMMANDS[line]
+    generated = cli_options(kind, skip=skip)(lambda **_: None).__click_params__
+    extras = SHARED | EXTRAS.get(line, set())
+    own = [p for p in command.params if p.param_type_name == "option" and p.name not in extras]
     assert [p.to_info_dict() for p in own] == [p.to_info_dict() for p in reversed(generated)]
-    arguments = {p.name for p in command.params if p.param_type_name == "argument"}
-    assert arguments == set(SKIPPED[kind]) - {"allow_overlap"}
+    arguments = {p.name for p in command.params if p.param_type_name == "argument"} - extras
+    assert arguments == set(skip) - {"allow_overlap"}
 
 
 # The flags `--help` listed before these commands' options were generated (the public
@@ -90,15 +106,19 @@ OLD_FLAGS = {
     "--max-regenerations --model --no-consistency --no-top-up --project --spot-check "
     "--top-up -h -p",
     "export": "--format --help --out --project -h -p",
+    "sample preview": "--accept-nearest --cot --help --include-conflicts --no-decontaminate "
+    "--project --ratios --seed --size --source --strategy -h -k -p",
+    "sample create": "--accept-nearest --cot --help --include-conflicts --no-decontaminate "
+    "--project --ratios --round --seed --size --source --strategy -h -k -p",
 }
 
 
-@pytest.mark.parametrize("kind", sorted(OLD_FLAGS))
-def test_help_still_lists_every_flag_it_listed(kind):
-    result = CliRunner().invoke(cli, [kind, "--help"])
+@pytest.mark.parametrize("line", sorted(OLD_FLAGS))
+def test_help_still_lists_every_flag_it_listed(line):
+    result = CliRunner().invoke(cli, [*line.split(), "--help"])
     assert result.exit_code == 0, result.output
     listed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", result.output))
-    assert set(OLD_FLAGS[kind].split()) <= listed
+    assert set(OLD_FLAGS[line].split()) <= listed
 
 
 @pytest.mark.parametrize(
@@ -355,7 +375,7 @@ def test_vocabularies_are_declared_once():
     assert get_args(config.LabelRule) == GRADING_RULES
     assert get_args(config.Strategy) == sampling.STRATEGIES
     assert [value for _, value in SAMPLING_STRATEGIES] == list(sampling.STRATEGIES)
-    assert [value for _, value in SAMPLING_COT_MODES] == list(sampling.COT_MODES)
+    assert [value for _, value in SAMPLING_COT_MODES] == list(stages.COT_MODES)
 
     def choices(command, name):
         (param,) = [p for p in command.params if p.name == name]
@@ -363,8 +383,27 @@ def test_vocabularies_are_declared_once():
 
     preview = cli.commands["sample"].commands["preview"]
     assert choices(preview, "strategy") == sampling.STRATEGIES
-    assert choices(preview, "cot_mode") == sampling.COT_MODES
+    assert choices(preview, "cot_mode") == stages.COT_MODES
     assert choices(cli.commands["grade"], "rule") == get_args(config.LabelRule)
     assert choices(cli.commands["grade"], "grader") == get_args(config.Grader)
     assert choices(cli.commands["train"], "backend") == get_args(config.Backend)
     assert choices(cli.commands["export"], "formats") == stages.FORMATS
+
+
+def test_sample_options_mean_what_they_meant():
+    """`sample preview/create`: no flag leaves every choice to `[sampling]` (None);
+    --no-decontaminate and --include-conflicts still say what they said."""
+    from acotd_tui.stages import SampleParams, stage_from_cli
+
+    command = _command("sample preview")
+
+    def params(*args: str) -> SampleParams:
+        values = dict(command.make_context("preview", list(args)).params)
+        values.pop("project_dir")
+        return stage_from_cli("sample", values)
+
+    assert params() == SampleParams()
+    assert params().decontaminate is None and params().include_conflicts is None
+    given = params("--no-decontaminate", "--include-conflicts", "--cot", "long", "-k", "7")
+    assert given == SampleParams(decontaminate=False, include_conflicts=True, cot_mode="long", k=7)
+    assert params("--source", "a", "--source", "b", "--ratios", "6:3:1").sources == ["a", "b"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
 import click
 
-from acotd_tui.config import Strategy
 from acotd_tui.errors import AcotdError
-from acotd_tui.pipeline.sampling import COT_MODES, RATIO_STRATEGIES
+from acotd_tui.pipeline.sampling import RATIO_STRATEGIES
 from acotd_tui.stages import cli_options, stage_from_cli
 
 from .common import (
@@ -30,78 +29,21 @@ def _ratios(text: str | None) -> dict[str, float] | None:
     return parse_ratios(text) or None
 
 
-def sampling_options(f):
-    for option in reversed(
-        [
-            click.option(
-                "--strategy",
-                type=click.Choice(get_args(Strategy)),
-                default=None,
-            ),
-            click.option(
-                "-k",
-                "--size",
-                "k",
-                type=click.IntRange(min=1),
-                default=None,
-                help="Set size K (adaptive_medium: the Medium count k).",
-            ),
-            click.option(
-                "--ratios",
-                default=None,
-                help="fixed/curriculum weights: 6:3:1, or easy=1,1=1,2=2,...",
-            ),
-            click.option("--seed", type=int, default=None),
-            click.option(
-                "--cot",
-                "cot_mode",
-                type=click.Choice(COT_MODES),
-                default=None,
-                help="Force one CoT kind (ablations).",
-            ),
-            click.option("--source", "sources", multiple=True),
-            click.option(
-                "--no-decontaminate",
-                is_flag=True,
-                help="Keep problems that overlap an evaluation benchmark.",
-            ),
-            click.option(
-                "--include-conflicts", is_flag=True, help="Keep unresolved judge/check conflicts."
-            ),
-            click.option(
-                "--accept-nearest",
-                is_flag=True,
-                help="If a level is short, take the nearest feasible plan.",
-            ),
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-def _request(
-    service,
-    strategy,
-    k,
-    ratios,
-    seed,
-    cot_mode,
-    sources,
-    no_decontaminate,
-    include_conflicts,
-    accept_nearest,
-):
-    weights = _ratios(ratios)
+def _request(service, values: dict[str, Any]):
+    """The sampling request from the generated options (`stages.SampleParams`): what is not
+    given comes from `[sampling]`."""
+    params = stage_from_cli("sample", values)
+    weights = _ratios(params.ratios)
     request = service.default_request(
-        strategy=strategy,
-        k=k,
+        strategy=params.strategy,
+        k=params.k,
         ratios=weights,
-        seed=seed,
-        cot_mode=cot_mode,
-        sources=list(sources) or None,
-        decontaminate=False if no_decontaminate else None,
-        include_conflicts=include_conflicts or None,
-        accept_nearest=accept_nearest or None,
+        seed=params.seed,
+        cot_mode=params.cot_mode,
+        sources=params.sources or None,
+        decontaminate=params.decontaminate,
+        include_conflicts=params.include_conflicts,
+        accept_nearest=params.accept_nearest or None,
     )
     if weights and request.strategy not in RATIO_STRATEGIES:
         # The plan would ignore them: say so rather than plan another mix in silence.
@@ -139,20 +81,20 @@ def sample_group() -> None:
 
 @sample_group.command("preview")
 @project_option
-@sampling_options
-def sample_preview(project_dir, **kw) -> None:
+@cli_options("sample")
+def sample_preview(project_dir: str | None, **values: Any) -> None:
     """Counts per level the plan would take, and what is short."""
     from acotd_tui.pipeline.sampling import SamplingService
 
     with open_project(project_dir) as project:
         service = SamplingService(project)
-        _show_plan(service.preview(_request(service, **kw)))
+        _show_plan(service.preview(_request(service, values)))
 
 
 @sample_group.command("create")
 @click.argument("name")
 @project_option
-@sampling_options
+@cli_options("sample")
 @click.option(
     "--round",
     "round_number",
@@ -160,7 +102,7 @@ def sample_preview(project_dir, **kw) -> None:
     default=1,
     help="Distillation round: 2 when sampling from the labels of a student trained in round 1.",
 )
-def sample_create(name, project_dir, round_number, **kw) -> None:
+def sample_create(name: str, project_dir: str | None, round_number: int, **values: Any) -> None:
     """Create the dataset NAME (frozen: it never changes afterwards)."""
     from acotd_tui.names import NameKind, check_name
     from acotd_tui.pipeline.sampling import SamplingService
@@ -172,7 +114,7 @@ def sample_create(name, project_dir, round_number, **kw) -> None:
                 f"dataset {name!r} already exists (datasets are frozen; pick another name)"
             )
         service = SamplingService(project)
-        request = _request(service, **kw)
+        request = _request(service, values)
         plan = service.preview(request)
         _show_plan(plan)
         dataset = service.create(name, request)

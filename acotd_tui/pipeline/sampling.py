@@ -29,12 +29,13 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from acotd_tui.config import Strategy
 from acotd_tui.decontam import ensure_checked
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
+from acotd_tui.stages import COT_MODES, CotMode
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
 
 if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
@@ -42,9 +43,6 @@ if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)  # declared with sampling.strategy
 RATIO_STRATEGIES = ("fixed", "curriculum")  # the strategies that read `ratios`
-# auto: short CoTs for Easy/Medium (ZTE: easy-3), long for Hard; short/long: one kind for all.
-CotMode = Literal["auto", "short", "long"]
-COT_MODES: tuple[str, ...] = get_args(CotMode)
 # How the app's choices name them (a value without a name is shown as itself).
 STRATEGY_NAMES: dict[str, str] = {
     "adaptive": "adaptive (ACoTD, proportional)",

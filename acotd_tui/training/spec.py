@@ -26,28 +26,29 @@ class TrainSpec:
     base_model: str
     data_file: str  # TRL messages.jsonl from `acotd export`
     output_dir: str
-    lora_rank: int = 32
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: float = 1e-5
-    per_device_batch_size: int = 1
-    gradient_accumulation_steps: int = 16
-    epochs: float = 5
+    # The [training] keys: their defaults are TrainingConfig's (`from_config`), not repeated here.
+    lora_rank: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str | list[str]
+    learning_rate: float
+    per_device_batch_size: int
+    gradient_accumulation_steps: int
+    epochs: float
+    lr_scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    packing: bool
+    max_length: int
+    bf16: str
+    gradient_checkpointing: bool
+    eval_steps: int
+    save_steps: int
+    eval_fraction: float
+    merge: bool
+    seed: int
+    num_gpus: int
     max_steps: int = -1
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.01
-    packing: bool = True
-    max_length: int = 16384
-    bf16: str = "auto"
-    gradient_checkpointing: bool = True
-    eval_steps: int = 16
-    save_steps: int = 64
-    eval_fraction: float = 0.05
-    merge: bool = False
-    seed: int = 42
-    num_gpus: int = 1
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 

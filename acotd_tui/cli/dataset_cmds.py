@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from acotd_tui.errors import AcotdError
-from acotd_tui.pipeline.sampling import RATIO_STRATEGIES
 from acotd_tui.stages import cli_options, stage_from_cli
 
 from .common import (
@@ -32,6 +31,8 @@ def _ratios(text: str | None) -> dict[str, float] | None:
 def _request(service, values: dict[str, Any]):
     """The sampling request from the generated options (`stages.SampleParams`): what is not
     given comes from `[sampling]`."""
+    from acotd_tui.pipeline.sampling import RATIO_STRATEGIES
+
     params = stage_from_cli("sample", values)
     weights = _ratios(params.ratios)
     request = service.default_request(

@@ -38,6 +38,15 @@ RandomKinds = Literal["acotd", "short", "long"]
 # Hard; short/long = one kind for all (the only-short/only-long ablations).
 CotMode = Literal["auto", "short", "long"]
 COT_MODES: tuple[str, ...] = get_args(CotMode)
+# `acotd experiment --paper`: the settings the paper states, applied over the project's config.
+PAPER_SETTINGS: dict[str, Any] = {
+    "k": 1000,  # §4.2: 1,000 distillation examples (671 short + 329 long)
+    "n": 4,  # Table 2: 4 samples per problem
+    "max_tokens": 16384,  # Table 2 (§4.3.3 says 8196)
+    "temperature": 0.6,  # Table 2
+    "top_p": 0.9,  # Table 2
+    "grading_rule": "paper",  # Algorithm 1: the judge's verdict is the label, conflicts kept
+}
 # The training keys `acotd train` sets per run (the job form shows the first two).
 TRAIN_KEYS = (
     "epochs",
@@ -355,8 +364,8 @@ class ExperimentParams(StageParams):
     )
     paper: bool = opt(
         False,
-        "The paper's rule and settings: K=1000, n=4, max_tokens 16384, T=0.6, top-p 0.9, "
-        "Algorithm 1 labels (conflicts kept).",
+        "The paper's rule and settings: K={k}, n={n}, max_tokens {max_tokens}, T={temperature}, "
+        "top-p {top_p}, Algorithm 1 labels (conflicts kept).".format(**PAPER_SETTINGS),
         form=False,
     )
     baselines: list[str] | None = opt(

@@ -21,7 +21,14 @@ from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.names import NameKind, check_name, inside
-from acotd_tui.stages import EvalParams, ExperimentParams, Method, TeachParams, VerifyParams
+from acotd_tui.stages import (
+    PAPER_SETTINGS,
+    EvalParams,
+    ExperimentParams,
+    Method,
+    TeachParams,
+    VerifyParams,
+)
 from acotd_tui.store import StoreError
 
 from .random_arm import RandomArmRequest, acotd_long_share, create_random_arm
@@ -49,17 +56,6 @@ METHODS: dict[Method, dict[str, Any]] = {
     "fixed_6_3_1": {"strategy": "fixed", "ratios": {"E": 6.0, "M": 3.0, "H": 1.0}},
     "only_short": {"strategy": "adaptive", "cot_mode": "short"},
     "only_long": {"strategy": "adaptive", "cot_mode": "long"},
-}
-
-
-# `--paper`: the settings the paper states, applied over the project's config.
-PAPER_SETTINGS: dict[str, Any] = {
-    "k": 1000,  # §4.2: 1,000 distillation examples (671 short + 329 long)
-    "n": 4,  # Table 2: 4 samples per problem
-    "max_tokens": 16384,  # Table 2 (§4.3.3 says 8196)
-    "temperature": 0.6,  # Table 2
-    "top_p": 0.9,  # Table 2
-    "grading_rule": "paper",  # Algorithm 1: the judge's verdict is the label, conflicts kept
 }
 
 

@@ -46,6 +46,12 @@ ROLES = tuple(ROLE_PURPOSES)
 PAPER_EVAL_MAX_TOKENS = 16384
 PAPER_EVAL_MAX_TOKENS_4_3_3 = 8196
 
+# Closed vocabularies of config keys that stage parameters and commands share: declared here
+# once, imported by acotd_tui.stages, the pipeline and the CLI.
+LabelRule = Literal["paper", "checked"]  # grading.rule
+Grader = Literal["judge", "prm"]  # grading.zte_grader
+Strategy = Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -166,7 +172,7 @@ class GradingConfig(_Strict):
     scheme: Literal["emh", "zte"] = Field(
         "emh", description='"emh" (ACoTD Easy/Medium/Hard) or "zte" (easy + levels 1-5)'
     )
-    rule: Literal["paper", "checked"] = Field(
+    rule: LabelRule = Field(
         "paper",
         description='"paper": the judge\'s E/M/H verdict is the label (ACoTD Algorithm 1, '
         "§3.2); judge-vs-check conflicts are queued for review and stay in the sampling pool. "
@@ -175,7 +181,7 @@ class GradingConfig(_Strict):
     )
     judge_prompt: str = Field("judge_emh_v1", description="the E/M/H judge's prompt")
     zte_prompt: str = Field("judge_zte_v1", description="the ZTE judge's prompt")
-    zte_grader: Literal["judge", "prm"] = Field(
+    zte_grader: Grader = Field(
         "judge", description='ZTE levels from "judge" or "prm" ([models.prm])'
     )
     prm_thresholds: list[float] = Field(
@@ -209,7 +215,7 @@ def _weights(**weights: float) -> dict[str, float]:
 class SamplingConfig(_Strict):
     """`acotd sample`: which graded problems make a distillation set of size K."""
 
-    strategy: Literal["adaptive", "adaptive_medium", "fixed", "random", "curriculum"] = Field(
+    strategy: Strategy = Field(
         "adaptive", description="adaptive | adaptive_medium | fixed | random | curriculum"
     )
     k: int = Field(1000, ge=1, description="problems per set (§4.2: 1,000 distillation examples)")

@@ -16,8 +16,14 @@ from typing import Any
 
 from acotd_tui.config import ROLES
 from acotd_tui.domain import GradeSource
+from acotd_tui.pipeline.sampling import (
+    COT_MODE_NAMES,
+    STRATEGIES,
+    STRATEGY_NAMES,
+    choices,
+)
 from acotd_tui.project import Project
-from acotd_tui.stages import FORM_KINDS, FormField
+from acotd_tui.stages import COT_MODES, FORM_KINDS, FormField
 from acotd_tui.store import (
     Attempt,
     Cot,
@@ -94,6 +100,9 @@ class SettingsData:
 
 REVIEW_QUEUES = ("needs_review", "conflict", "disagreement", "spot_check", "all")
 JOB_KINDS = FORM_KINDS  # the kinds the job form offers, from the stage table
+# The Sampling screen's choices, (name, value), from the sampling vocabularies.
+SAMPLING_STRATEGIES = choices(STRATEGIES, STRATEGY_NAMES)
+SAMPLING_COT_MODES = choices(COT_MODES, COT_MODE_NAMES)
 
 
 @dataclass

@@ -22,14 +22,51 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from acotd_tui.config import (
+    PAPER_EVAL_MAX_TOKENS,
+    EvalConfig,
+    Grader,
+    GradingConfig,
+    LabelRule,
+    SamplingConfig,
+    Strategy,
+)
 from acotd_tui.errors import AcotdError
 
 Count = Annotated[int, Field(ge=1)]  # "how many": None means "the default", else >= 1
 ExportFormat = Literal["trl", "llamafactory", "hf"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 Scheme = Literal["emh", "zte"]
-Grader = Literal["judge", "prm"]
-LabelRule = Literal["paper", "checked"]
+# The experiment's arms (acotd_tui.pipeline.experiment says how each one samples).
+Method = Literal["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]
+METHODS: tuple[str, ...] = get_args(Method)
+# The random arm's CoT kinds: the ACoTD arm's short:long proportion, all short, or all long.
+RandomKinds = Literal["acotd", "short", "long"]
+# The CoT kinds a sampled set asks for: auto = short for Easy/Medium (ZTE: easy-3), long for
+# Hard; short/long = one kind for all (the only-short/only-long ablations).
+CotMode = Literal["auto", "short", "long"]
+COT_MODES: tuple[str, ...] = get_args(CotMode)
+# `acotd experiment --paper`: the settings the paper states, applied over the project's config.
+# The config's defaults are the paper's (each field's description says where): read from there.
+PAPER_SETTINGS: dict[str, Any] = {
+    "k": SamplingConfig().k,  # §4.2: 1,000 distillation examples (671 short + 329 long)
+    "n": EvalConfig().n,  # Table 2: 4 samples per problem
+    "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (and what §4.3.3 says instead: config.py)
+    "temperature": EvalConfig().temperature,  # Table 2
+    "top_p": EvalConfig().top_p,  # Table 2
+    "grading_rule": GradingConfig().rule,  # Algorithm 1: the judge's verdict is the label
+}
+# The training keys `acotd train` sets per run (the job form shows the first two).
+TRAIN_KEYS = (
+    "epochs",
+    "learning_rate",
+    "lora_rank",
+    "lora_alpha",
+    "effective_batch_size",
+    "max_length",
+    "save_steps",
+    "merge",
+)
 
 
 def opt(
@@ -42,15 +79,25 @@ def opt(
     config: str | None = None,
     cli: bool = True,
     expand: tuple[str, ...] = (),
+    form_keys: tuple[str, ...] | None = None,
+    key_flags: Mapping[str, str] | None = None,
+    flag_value: str | None = None,
+    directory: bool = False,
     **constraints: Any,
 ) -> Any:
     """A stage field: `flag` the CLI option (default `--name-with-dashes`), `short` its one-letter
     alias, `form` shown in the app's job form, `config` the `acotd.toml` key that prefills the form
     (the stored default stays None: "the config's"), `cli` False for fields the command builds
-    itself (`--backend/--model/--api-base` → overrides), `expand`: a dict field whose listed
-    `[training]` keys get one form field and one flag each."""
+    itself (`--backend/--model/--api-base` → overrides).
+
+    `expand`: a dict field whose listed `[training]` keys get one flag each (their bounds from
+    `TrainingConfig`), `key_flags` the flags that are not `--key-with-dashes`, `form_keys` the
+    ones the job form shows (default: all). `flag_value`: a text field set by a bare flag
+    (`--cpu` → device "cpu"). `directory`: the CLI takes a folder path (not a file)."""
     extra: dict[str, Any] = {"flag": flag, "short": short, "form": form, "config": config}
-    extra.update(cli=cli, expand=list(expand))
+    extra.update(cli=cli, expand=list(expand), flag_value=flag_value, directory=directory)
+    extra.update(key_flags=dict(key_flags or {}))
+    extra.update(form_keys=list(expand if form_keys is None else form_keys))
     if isinstance(default, list | dict):
         factory = type(default)
         return Field(
@@ -164,22 +211,33 @@ class VerifyParams(StageParams):
     dataset: str = opt(..., "The dataset whose CoTs are checked.")
     consistency: bool | None = opt(
         None,
-        "Ask the judge whether reasoning and answer agree.",
+        "Ask the consistency judge whether reasoning and answer agree (default: "
+        "verification.consistency_judge).",
         config="verification.consistency_judge",
     )
-    max_regenerations: int | None = opt(None, "Regenerations of a failed CoT (0: none).", ge=0)
+    max_regenerations: int | None = opt(
+        None,
+        "Regenerations of a failed CoT (0: none; default: verification.max_regenerations).",
+        ge=0,
+    )
     spot_check_fraction: float | None = opt(
         None,
-        "Share of passing CoTs queued for a person to look at.",
+        "Share of verified CoTs per level queued for a person to review (default: "
+        "verification.spot_check_fraction).",
         flag="--spot-check",
         ge=0,
         le=1,
     )
     seed: int = opt(0, "Seed of the spot-check draw.")
     top_up: bool | None = opt(
-        None, "Replace dropped problems from the pool (default: verification.top_up)."
+        None,
+        "Replace items that still fail by unused problems of the same level (default: "
+        "verification.top_up).",
     )
-    from_reference: bool = opt(False, "Top-up replacements get reference CoTs (no API teachers).")
+    from_reference: bool = opt(
+        False,
+        "Top-up replacements get the problems' reference solutions as CoTs (no API teachers).",
+    )
     overrides: dict[str, str] = opt({}, "Teachers for regenerations.", form=False, cli=False)
     judge_overrides: dict[str, str] = opt({}, "The judge for this run.", form=False, cli=False)
 
@@ -187,8 +245,12 @@ class VerifyParams(StageParams):
 class ExportParams(StageParams):
     KIND: ClassVar[str] = "export"
     dataset: str = opt(..., "The dataset to export.")
-    formats: list[ExportFormat] = opt(list(FORMATS), "Formats to write.", flag="--format")
-    out: str | None = opt(None, "Folder to write to (default: the project's exports/).")
+    formats: list[ExportFormat] = opt(
+        list(FORMATS), "Formats to write (repeatable; default: all).", flag="--format"
+    )
+    out: str | None = opt(
+        None, "Folder to write to (default: runs/exports/DATASET).", directory=True
+    )
 
 
 class TrainParams(StageParams):
@@ -197,10 +259,25 @@ class TrainParams(StageParams):
     name: str | None = opt(None, "Run name (default: the dataset's); re-running a run resumes it.")
     overrides: dict[str, str] = opt({}, "The student role (model).", form=False, cli=False)
     hyper: dict[str, Any] = opt(
-        {}, "[training] keys for this run.", expand=("epochs", "learning_rate")
+        {},
+        "[training] keys for this run.",
+        expand=TRAIN_KEYS,
+        form_keys=("epochs", "learning_rate"),
+        key_flags={
+            "learning_rate": "--lr",
+            "lora_rank": "--rank",
+            "lora_alpha": "--alpha",
+            "effective_batch_size": "--batch-size",
+        },
     )
     max_steps: int = opt(-1, "Stop after this many optimiser steps (-1: train all epochs).")
-    device: str = opt("auto", "auto or cpu.", form=False)
+    device: str = opt(
+        "auto",
+        "Train on the CPU even if a GPU is visible (device auto or cpu).",
+        flag="--cpu",
+        flag_value="cpu",
+        form=False,
+    )
 
     @field_validator("max_steps")
     @classmethod
@@ -248,18 +325,21 @@ class EvalParams(StageParams):
     )
 
 
-def _methods() -> list[str]:
-    from acotd_tui.pipeline.experiment import METHODS
-
-    return list(METHODS)
-
-
 class ExperimentParams(StageParams):
     KIND: ClassVar[str] = "experiment"
     name: str = opt("paper", "Experiment name: prefixes its datasets, runs and evals.")
-    methods: list[str] = opt(_methods, "Methods to compare.", flag="--method", form=False)
+    methods: list[Method] = opt(
+        list(METHODS),
+        "Methods to compare (repeatable; default: all five).",
+        flag="--method",
+        form=False,
+    )
     k: Count | None = opt(
-        None, "Distillation examples per method (default: sampling.k).", config="sampling.k"
+        None,
+        "Dataset size K: distillation examples per method (default: sampling.k).",
+        flag="--size",
+        short="-k",
+        config="sampling.k",
     )
     seed: int = opt(0, "Seed of the samplings.", form=False)
     benchmarks: list[str] = opt(
@@ -268,29 +348,86 @@ class ExperimentParams(StageParams):
     n: Count | None = opt(
         None, "Samples per problem (default: eval.n).", flag="--samples", short="-n", form=False
     )
-    limit: Count | None = opt(None, "At most this many problems per benchmark.")
+    limit: Count | None = opt(None, "First N problems of each benchmark.")
     max_tokens: Count | None = opt(None, "Token cap per answer.", form=False)
     from_reference: bool = opt(False, "Teach from worked solutions (no API teachers).")
     hyper: dict[str, Any] = opt({}, "[training] keys for its runs.", expand=("epochs",), form=False)
     max_steps: int = opt(-1, "Stop each training after this many steps (-1: all epochs).")
     baseline: bool = opt(True, "Also evaluate the untrained student.", form=False)
     cotqs: bool | None = opt(None, "Score CoT quality (CoTQS).", form=False)
-    random_kinds: str = opt("acotd", "CoT kinds of the random arm.", form=False)
-    accept_nearest: bool = opt(False, "Accept the nearest feasible plan.", form=False)
+    random_kinds: RandomKinds = opt(
+        "acotd",
+        "Random arm's CoT kinds: the ACoTD arm's short:long proportion (default), all short "
+        "or all long.",
+        form=False,
+    )
+    accept_nearest: bool = opt(
+        False,
+        "If a level is short for a plan, take the nearest feasible plan (else refuse).",
+        form=False,
+    )
     thinking: bool | None = opt(
-        None, "The student's Qwen3 enable_thinking (None: its role's).", form=False
+        None,
+        "Qwen3 enable_thinking for the student rows (default: the student role's setting).",
+        form=False,
     )
-    paper: bool = opt(False, "The paper's rule and settings.", form=False)
-    baselines: list[str] | None = opt(None, "None: `[experiment] baselines`.", form=False)
+    paper: bool = opt(
+        False,
+        "The paper's rule and settings: K={k}, n={n}, max_tokens {max_tokens}, T={temperature}, "
+        "top-p {top_p}, Algorithm 1 labels (conflicts kept).".format(**PAPER_SETTINGS),
+        form=False,
+    )
+    baselines: list[str] | None = opt(
+        None,
+        "A baseline model evaluated like the student (repeatable; default: [experiment] "
+        "baselines).",
+        flag="--baseline-model",
+        form=False,
+    )
     thinking_off_row: bool | None = opt(
-        None, "None: `[experiment] student_thinking_off`.", form=False
+        None,
+        "Also a student row with thinking off (default: experiment.student_thinking_off).",
+        form=False,
     )
-    paper_reference: bool = opt(False, "Add the paper's published rows to the tables.", form=False)
+    paper_reference: bool = opt(
+        False, "Add the paper's published rows to the tables, marked (paper).", form=False
+    )
 
     @field_validator("max_steps")
     @classmethod
     def _steps(cls, value: int) -> int:
         return _check_max_steps(value)
+
+
+class SampleParams(StageParams):
+    """`acotd sample preview/create`: what the sampling request changes from `[sampling]` (not
+    a job kind: a set is planned and created at once). The service's `default_request` fills
+    what is None from the config."""
+
+    KIND: ClassVar[str] = "sample"
+    strategy: Strategy | None = opt(None, "Default: sampling.strategy.", config="sampling.strategy")
+    k: Count | None = opt(
+        None,
+        "Set size K (adaptive_medium: the Medium count k; default: sampling.k).",
+        flag="--size",
+        short="-k",
+        config="sampling.k",
+    )
+    ratios: str | None = opt(None, "fixed/curriculum weights: 6:3:1, or easy=1,1=1,2=2,...")
+    seed: int | None = opt(None, "Seed of the draw (default: sampling.seed).")
+    cot_mode: CotMode | None = opt(None, "Force one CoT kind (ablations).", flag="--cot")
+    sources: list[str] = opt([], "Only problems from this source (repeatable).", flag="--source")
+    decontaminate: bool | None = opt(
+        None,
+        "Leave out problems that overlap an evaluation benchmark; --no-decontaminate keeps "
+        "them (default: sampling.decontaminate).",
+        config="sampling.decontaminate",
+    )
+    include_conflicts: bool | None = opt(
+        None,
+        "Keep unresolved judge/check conflicts (default: kept under grading.rule paper).",
+    )
+    accept_nearest: bool = opt(False, "If a level is short, take the nearest feasible plan.")
 
 
 class DecontaminateParams(StageParams):
@@ -313,6 +450,8 @@ STAGES: dict[str, type[StageParams]] = {
         DecontaminateParams,
     )
 }
+# Commands with a parameter model that are no job kind (their options come from it too).
+COMMAND_MODELS: dict[str, type[StageParams]] = {"sample": SampleParams}
 # The kinds the app's job form offers (decontaminate runs from `acotd decontaminate`).
 FORM_KINDS: tuple[str, ...] = tuple(k for k in STAGES if k != "decontaminate")
 
@@ -392,6 +531,11 @@ class FieldSpec:
     parent: str | None = None  # "hyper" for an expanded [training] key
     minimum: float | None = None
     default: Any = None
+    min_open: bool = False  # `gt`: the minimum itself is refused
+    maximum: float | None = None
+    max_open: bool = False  # `lt`
+    flag_value: str | None = None  # a bare flag that sets this text value
+    directory: bool = False  # the CLI takes a folder path
 
 
 def _kind_of(annotation: Any) -> tuple[str, tuple[str, ...]]:
@@ -412,19 +556,34 @@ def _kind_of(annotation: Any) -> tuple[str, tuple[str, ...]]:
     return "other", ()
 
 
-def _minimum(info: Any) -> float | None:
-    """The lower bound of a field, on the field or inside its `Annotated` type (`Count`)."""
+@dataclass(frozen=True)
+class Bounds:
+    """A numeric field's limits, from `ge`/`gt`/`le`/`lt` on the field or in its `Annotated`
+    type (`Count`): the CLI's IntRange/FloatRange are drawn from them."""
+
+    minimum: float | None = None
+    min_open: bool = False
+    maximum: float | None = None
+    max_open: bool = False
+
+
+def _bounds(info: Any) -> Bounds:
     metadata = list(info.metadata)
     annotation, _ = _unwrap(info.annotation)
     if get_origin(annotation) is Annotated:
         for item in get_args(annotation)[1:]:
             metadata += list(getattr(item, "metadata", [])) + [item]
+    found: dict[str, Any] = {}
     for item in metadata:
-        for attr in ("ge", "gt"):
+        for attr in ("ge", "gt", "le", "lt"):
             value = getattr(item, attr, None)
             if value is not None:
-                return value
-    return None
+                found.setdefault(attr, value)
+    low = found.get("ge", found.get("gt"))
+    high = found.get("le", found.get("lt"))
+    return Bounds(
+        low, "ge" not in found and "gt" in found, high, "le" not in found and "lt" in found
+    )
 
 
 def field_specs(model: type[StageParams]) -> list[FieldSpec]:
@@ -440,25 +599,32 @@ def field_specs(model: type[StageParams]) -> list[FieldSpec]:
                 sub = TrainingConfig.model_fields[key]
                 sub_type, _ = _unwrap(sub.annotation)
                 kind, choices = _kind_of(sub_type)
+                bounds = _bounds(sub)
                 out.append(
                     FieldSpec(
                         key,
                         kind,
                         True,
                         choices,
-                        sub.description or f"training.{key}",
-                        "--" + key.replace("_", "-"),
+                        sub.description
+                        or f"Overrides training.{key} (default: acotd.toml's value).",
+                        extra["key_flags"].get(key) or "--" + key.replace("_", "-"),
                         None,
-                        extra["form"],
+                        bool(extra["form"]) and key in extra["form_keys"],
                         True,
                         f"training.{key}",
                         parent=name,
+                        minimum=bounds.minimum,
+                        min_open=bounds.min_open,
+                        maximum=bounds.maximum,
+                        max_open=bounds.max_open,
                     )
                 )
             continue
         kind, choices = _kind_of(annotation)
         if kind == "other":
             continue  # overrides: built by the command from --backend/--model/--api-base
+        bounds = _bounds(info)
         out.append(
             FieldSpec(
                 name,
@@ -471,8 +637,13 @@ def field_specs(model: type[StageParams]) -> list[FieldSpec]:
                 bool(extra.get("form")),
                 bool(extra.get("cli", True)),
                 extra.get("config"),
-                minimum=_minimum(info),
+                minimum=bounds.minimum,
                 default=None if info.is_required() or info.default_factory else info.default,
+                min_open=bounds.min_open,
+                maximum=bounds.maximum,
+                max_open=bounds.max_open,
+                flag_value=extra.get("flag_value"),
+                directory=bool(extra.get("directory")),
             )
         )
     return out
@@ -562,25 +733,42 @@ def cli_options(
     model from them."""
     import click
 
-    specs = [s for s in field_specs(STAGES[kind]) if s.cli and s.name not in skip]
+    specs = [s for s in field_specs(_model_of(kind)) if s.cli and s.name not in skip]
 
     def click_type(spec: FieldSpec) -> Any:
         if spec.kind == "choice":
             return click.Choice(list(spec.choices))
         if spec.kind == "list" and spec.choices:
             return click.Choice(list(spec.choices))
-        if spec.kind == "int":
-            return click.IntRange(min=int(spec.minimum)) if spec.minimum is not None else int
-        if spec.kind == "float":
-            if spec.minimum is not None:
-                return click.FloatRange(min=spec.minimum)
-            return float
+        low, high = spec.minimum, spec.maximum
+        bounded = low is not None or high is not None
+        if spec.kind == "int" and bounded:
+            return click.IntRange(
+                None if low is None else int(low),
+                None if high is None else int(high),
+                min_open=spec.min_open,
+                max_open=spec.max_open,
+            )
+        if spec.kind == "float" and bounded:
+            return click.FloatRange(low, high, min_open=spec.min_open, max_open=spec.max_open)
+        if spec.kind in ("int", "float"):
+            return int if spec.kind == "int" else float
+        if spec.directory:
+            return click.Path(file_okay=False)
         return None
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         for spec in reversed(specs):
             names = [spec.flag] + ([spec.short] if spec.short else [])
-            if spec.kind == "bool" and spec.optional:
+            if spec.flag_value is not None:  # `--cpu`: a bare flag that sets a text value
+                f = click.option(
+                    *names,
+                    spec.name,
+                    flag_value=spec.flag_value,
+                    default=spec.default,
+                    help=spec.help,
+                )(f)
+            elif spec.kind == "bool" and spec.optional:
                 base = spec.flag.removeprefix("--")
                 f = click.option(f"--{base}/--no-{base}", spec.name, default=None, help=spec.help)(
                     f
@@ -607,9 +795,13 @@ def cli_options(
     return decorate
 
 
+def _model_of(kind: str) -> type[StageParams]:
+    return STAGES.get(kind) or COMMAND_MODELS[kind]
+
+
 def stage_from_cli(kind: str, values: Mapping[str, Any], **extra: Any) -> Any:
     """The stage's model from the command's option values (by field name) plus `extra`."""
-    model = STAGES[kind]
+    model = _model_of(kind)
     params: dict[str, Any] = {}
     for spec in field_specs(model):
         if spec.name not in values:

@@ -16,26 +16,17 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, Switch
 
-from acotd_tui.domain import EMH, CotKind, SchemeName
+from acotd_tui.domain import EMH, SchemeName
 from acotd_tui.errors import AcotdError
 from acotd_tui.ratios import parse_ratios  # one parser for the CLI and this screen
+from acotd_tui.services import SAMPLING_COT_MODES, SAMPLING_STRATEGIES
 from acotd_tui.store import StoreError
 
 from .base import AcotdScreen
 from .widgets import PlainTable
 
-STRATEGIES = [
-    ("adaptive (ACoTD, proportional)", "adaptive"),
-    ("adaptive, anchored on Medium (Alg. 2)", "adaptive_medium"),
-    ("fixed ratios", "fixed"),
-    ("random", "random"),
-    ("ZTE curriculum", "curriculum"),
-]
-COT_MODES = [
-    ("short E/M, long H", "auto"),
-    ("only short", CotKind.SHORT),
-    ("only long", CotKind.LONG),
-]
+STRATEGIES = SAMPLING_STRATEGIES  # (name, value) pairs, declared with the sampling service
+COT_MODES = SAMPLING_COT_MODES
 DEBOUNCE_S = 0.02  # coalesces keys of one burst; a superseded request is skipped anyway
 
 

@@ -6,10 +6,11 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 
+from acotd_tui.config import Backend
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import PROJECT_ENV, Project, resolve_project_dir, store_failure
 from acotd_tui.store import DB_FILENAME
@@ -36,7 +37,7 @@ def model_override_options(f: F) -> F:
     )(f)
     f = click.option(
         "--backend",
-        type=click.Choice(["litellm", "vllm", "transformers"]),
+        type=click.Choice(get_args(Backend)),
         default=None,
         help="Backend for this run (overrides acotd.toml).",
     )(f)

@@ -20,9 +20,6 @@ from .common import (
 )
 from .jobs_cmds import run_stage
 
-RATIO_STRATEGIES = ("fixed", "curriculum")
-"""The strategies that read `--ratios` (sampling.py plans the others from the pool)."""
-
 
 def _ratios(text: str | None) -> dict[str, float] | None:
     """`6:3:1` (E:M:H) or `easy=1,1=1,2=2,...` (acotd_tui.ratios: shared with the screen)."""
@@ -31,78 +28,23 @@ def _ratios(text: str | None) -> dict[str, float] | None:
     return parse_ratios(text) or None
 
 
-def sampling_options(f):
-    for option in reversed(
-        [
-            click.option(
-                "--strategy",
-                type=click.Choice(["adaptive", "adaptive_medium", "fixed", "random", "curriculum"]),
-                default=None,
-            ),
-            click.option(
-                "-k",
-                "--size",
-                "k",
-                type=click.IntRange(min=1),
-                default=None,
-                help="Set size K (adaptive_medium: the Medium count k).",
-            ),
-            click.option(
-                "--ratios",
-                default=None,
-                help="fixed/curriculum weights: 6:3:1, or easy=1,1=1,2=2,...",
-            ),
-            click.option("--seed", type=int, default=None),
-            click.option(
-                "--cot",
-                "cot_mode",
-                type=click.Choice(["auto", "short", "long"]),
-                default=None,
-                help="Force one CoT kind (ablations).",
-            ),
-            click.option("--source", "sources", multiple=True),
-            click.option(
-                "--no-decontaminate",
-                is_flag=True,
-                help="Keep problems that overlap an evaluation benchmark.",
-            ),
-            click.option(
-                "--include-conflicts", is_flag=True, help="Keep unresolved judge/check conflicts."
-            ),
-            click.option(
-                "--accept-nearest",
-                is_flag=True,
-                help="If a level is short, take the nearest feasible plan.",
-            ),
-        ]
-    ):
-        f = option(f)
-    return f
+def _request(service, values: dict[str, Any]):
+    """The sampling request from the generated options (`stages.SampleParams`): what is not
+    given comes from `[sampling]`."""
+    from acotd_tui.pipeline.sampling import RATIO_STRATEGIES
 
-
-def _request(
-    service,
-    strategy,
-    k,
-    ratios,
-    seed,
-    cot_mode,
-    sources,
-    no_decontaminate,
-    include_conflicts,
-    accept_nearest,
-):
-    weights = _ratios(ratios)
+    params = stage_from_cli("sample", values)
+    weights = _ratios(params.ratios)
     request = service.default_request(
-        strategy=strategy,
-        k=k,
+        strategy=params.strategy,
+        k=params.k,
         ratios=weights,
-        seed=seed,
-        cot_mode=cot_mode,
-        sources=list(sources) or None,
-        decontaminate=False if no_decontaminate else None,
-        include_conflicts=include_conflicts or None,
-        accept_nearest=accept_nearest or None,
+        seed=params.seed,
+        cot_mode=params.cot_mode,
+        sources=params.sources or None,
+        decontaminate=params.decontaminate,
+        include_conflicts=params.include_conflicts,
+        accept_nearest=params.accept_nearest or None,
     )
     if weights and request.strategy not in RATIO_STRATEGIES:
         # The plan would ignore them: say so rather than plan another mix in silence.
@@ -140,20 +82,20 @@ def sample_group() -> None:
 
 @sample_group.command("preview")
 @project_option
-@sampling_options
-def sample_preview(project_dir, **kw) -> None:
+@cli_options("sample")
+def sample_preview(project_dir: str | None, **values: Any) -> None:
     """Counts per level the plan would take, and what is short."""
     from acotd_tui.pipeline.sampling import SamplingService
 
     with open_project(project_dir) as project:
         service = SamplingService(project)
-        _show_plan(service.preview(_request(service, **kw)))
+        _show_plan(service.preview(_request(service, values)))
 
 
 @sample_group.command("create")
 @click.argument("name")
 @project_option
-@sampling_options
+@cli_options("sample")
 @click.option(
     "--round",
     "round_number",
@@ -161,7 +103,7 @@ def sample_preview(project_dir, **kw) -> None:
     default=1,
     help="Distillation round: 2 when sampling from the labels of a student trained in round 1.",
 )
-def sample_create(name, project_dir, round_number, **kw) -> None:
+def sample_create(name: str, project_dir: str | None, round_number: int, **values: Any) -> None:
     """Create the dataset NAME (frozen: it never changes afterwards)."""
     from acotd_tui.names import NameKind, check_name
     from acotd_tui.pipeline.sampling import SamplingService
@@ -173,7 +115,7 @@ def sample_create(name, project_dir, round_number, **kw) -> None:
                 f"dataset {name!r} already exists (datasets are frozen; pick another name)"
             )
         service = SamplingService(project)
-        request = _request(service, **kw)
+        request = _request(service, values)
         plan = service.preview(request)
         _show_plan(plan)
         dataset = service.create(name, request)
@@ -255,54 +197,19 @@ def teach_cmd(
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--consistency/--no-consistency",
-    default=None,
-    help="Ask the consistency judge too (default: config).",
-)
-@click.option("--max-regenerations", type=click.IntRange(min=0), default=None)
-@click.option(
-    "--spot-check",
-    "spot_check",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Share of verified CoTs per level to queue for review.",
-)
-@click.option(
-    "--top-up/--no-top-up",
-    "top_up",
-    default=None,
-    help="Replace items that still fail by unused problems of the same level (default: verification.top_up).",
-)
-@click.option(
-    "--from-reference",
-    is_flag=True,
-    help="Top-up replacements get the problems' reference solutions as CoTs (no API teachers).",
-)
+@cli_options("verify", skip=("dataset",))
 def verify_cmd(
-    dataset,
-    project_dir,
-    backend,
-    model_name,
-    api_base,
-    background,
-    consistency,
-    max_regenerations,
-    spot_check,
-    top_up,
-    from_reference,
+    dataset: str,
+    project_dir: str | None,
+    backend: str | None,
+    model_name: str | None,
+    api_base: str | None,
+    background: bool,
+    **values: Any,
 ) -> None:
     """Check teacher CoTs against the references, regenerate failures, queue spot checks."""
-    from acotd_tui.stages import VerifyParams
-
-    params = VerifyParams(
-        dataset=dataset,
-        consistency=consistency,
-        max_regenerations=max_regenerations,
-        spot_check_fraction=spot_check,
-        top_up=top_up,
-        from_reference=from_reference,
-        overrides=overrides(backend, model_name, api_base),
+    params = stage_from_cli(
+        "verify", values, dataset=dataset, overrides=overrides(backend, model_name, api_base)
     )
     with open_project(project_dir) as project:
         job = run_stage(project, "verify", params.to_job(), background=background)
@@ -439,23 +346,10 @@ def cots_edit(cot_id: int, project_dir: str | None) -> None:
 @click.command("export")
 @click.argument("dataset")
 @project_option
-@click.option(
-    "--format",
-    "formats",
-    multiple=True,
-    type=click.Choice(["trl", "llamafactory", "hf"]),
-    help="Repeatable; default: all.",
-)
-@click.option(
-    "--out", type=click.Path(file_okay=False), default=None, help="Default: runs/exports/DATASET."
-)
-def export_cmd(
-    dataset: str, project_dir: str | None, formats: tuple[str, ...], out: str | None
-) -> None:
+@cli_options("export", skip=("dataset",))
+def export_cmd(dataset: str, project_dir: str | None, **values: Any) -> None:
     """Write a dataset's verified CoTs as TRL, LLaMA-Factory and HF datasets files."""
-    from acotd_tui.stages import FORMATS, ExportParams
-
-    params = ExportParams(dataset=dataset, formats=list(formats) or list(FORMATS), out=out)
+    params = stage_from_cli("export", values, dataset=dataset)
     with open_project(project_dir) as project:
         job = run_stage(project, "export", params.to_job(), background=False)
         if job.result.get("skipped"):

@@ -19,74 +19,24 @@ from .common import (
 from .jobs_cmds import run_stage
 
 
-def _hyper(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
 @click.command("train")
 @click.argument("dataset")
 @project_option
 @model_override_options
 @background_option
-@click.option(
-    "--name", default=None, help="Run name (default: the dataset's); re-running a run resumes it."
-)
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--rank", "lora_rank", type=click.IntRange(min=1), default=None)
-@click.option("--alpha", "lora_alpha", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--batch-size",
-    "effective_batch_size",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Effective batch size.",
-)
-@click.option("--max-length", type=click.IntRange(min=16), default=None)
-@click.option("--save-steps", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--max-steps", type=int, default=-1, help="Stop after this many optimiser steps (smoke runs)."
-)
-@click.option("--merge", is_flag=True, default=None, help="Also save the merged model.")
-@click.option("--cpu", is_flag=True, help="Train on the CPU even if a GPU is visible.")
+@cli_options("train", skip=("dataset",))
 def train_cmd(
-    dataset,
-    project_dir,
-    backend,
-    model_name,
-    api_base,
-    background,
-    name,
-    epochs,
-    learning_rate,
-    lora_rank,
-    lora_alpha,
-    effective_batch_size,
-    max_length,
-    save_steps,
-    max_steps,
-    merge,
-    cpu,
+    dataset: str,
+    project_dir: str | None,
+    backend: str | None,
+    model_name: str | None,
+    api_base: str | None,
+    background: bool,
+    **values: Any,
 ) -> None:
     """LoRA SFT of the student on a dataset's verified CoTs (trl + peft, paper defaults)."""
-    from acotd_tui.training.job import TrainParams
-
-    params = TrainParams(
-        dataset=dataset,
-        name=name,
-        overrides=overrides(backend, model_name, api_base),
-        hyper=_hyper(
-            epochs=epochs,
-            learning_rate=learning_rate,
-            lora_rank=lora_rank,
-            lora_alpha=lora_alpha,
-            effective_batch_size=effective_batch_size,
-            max_length=max_length,
-            save_steps=save_steps,
-            merge=merge,
-        ),
-        max_steps=max_steps,
-        device="cpu" if cpu else "auto",
+    params = stage_from_cli(
+        "train", values, dataset=dataset, overrides=overrides(backend, model_name, api_base)
     )
     with open_project(project_dir) as project:
         run_stage(project, "train", params.to_job(), background=background)
@@ -115,113 +65,10 @@ def eval_cmd(
 @click.argument("name", default="paper")
 @project_option
 @background_option
-@click.option(
-    "--method",
-    "methods",
-    multiple=True,
-    type=click.Choice(["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]),
-    help="Repeatable; default: all five.",
-)
-@click.option(
-    "-k",
-    "--size",
-    "k",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Dataset size K (default: sampling.k).",
-)
-@click.option("--benchmark", "benchmarks", multiple=True)
-@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="First N problems of each benchmark."
-)
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--from-reference", is_flag=True, help="Reference solutions as CoTs (no API teachers)."
-)
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--max-steps", type=int, default=-1)
-@click.option("--no-baseline", is_flag=True)
-@click.option("--cotqs/--no-cotqs", default=None)
-@click.option(
-    "--random-kinds",
-    type=click.Choice(["acotd", "short", "long"]),
-    default="acotd",
-    help="Random arm's CoT kinds: the ACoTD arm's short:long proportion (default), all short or all long.",
-)
-@click.option(
-    "--accept-nearest",
-    is_flag=True,
-    help="If a level is short for a plan, take the nearest feasible plan (else refuse).",
-)
-@click.option(
-    "--thinking/--no-thinking",
-    default=None,
-    help="Qwen3 enable_thinking for the student rows (default: the student role's setting).",
-)
-@click.option(
-    "--baseline-model",
-    "baseline_models",
-    multiple=True,
-    help="A baseline model evaluated like the student (repeatable; default: [experiment] baselines).",
-)
-@click.option(
-    "--paper",
-    is_flag=True,
-    help="The paper's rule and settings: K=1000, n=4, max_tokens 16384, T=0.6, top-p 0.9, "
-    "Algorithm 1 labels (conflicts kept).",
-)
-@click.option(
-    "--paper-reference",
-    is_flag=True,
-    help="Add the paper's published rows to the tables, marked (paper).",
-)
-def experiment_cmd(
-    name,
-    project_dir,
-    background,
-    methods,
-    k,
-    benchmarks,
-    n,
-    limit,
-    max_tokens,
-    from_reference,
-    epochs,
-    max_steps,
-    no_baseline,
-    cotqs,
-    random_kinds,
-    accept_nearest,
-    thinking,
-    baseline_models,
-    paper,
-    paper_reference,
-) -> None:
+@cli_options("experiment", skip=("name",))
+def experiment_cmd(name: str, project_dir: str | None, background: bool, **values: Any) -> None:
     """ACoTD vs random vs 6:3:1 vs only-short vs only-long: sample, teach, train, evaluate, tabulate."""
-    from acotd_tui.pipeline.experiment import METHODS
-    from acotd_tui.stages import ExperimentParams
-
-    params = ExperimentParams(
-        name=name,
-        methods=list(methods) or list(METHODS),
-        k=k,
-        benchmarks=list(benchmarks),
-        n=n,
-        limit=limit,
-        max_tokens=max_tokens,
-        from_reference=from_reference,
-        hyper=_hyper(epochs=epochs),
-        max_steps=max_steps,
-        baseline=not no_baseline,
-        cotqs=cotqs,
-        random_kinds=random_kinds,
-        accept_nearest=accept_nearest,
-        thinking=thinking,
-        baselines=list(baseline_models) or None,
-        paper=paper,
-        paper_reference=paper_reference,
-    )
+    params = stage_from_cli("experiment", values, name=name)
     with open_project(project_dir) as project:
         job = run_stage(project, "experiment", params.to_job(), background=background)
         if not background:

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
+from acotd_tui.config import LabelRule
 from acotd_tui.domain import EMH, ZTE, SchemeName
 
-GRADING_RULES = ("paper", "checked")
+GRADING_RULES: tuple[str, ...] = get_args(LabelRule)  # declared with grading.rule
 
 
 @dataclass(frozen=True)

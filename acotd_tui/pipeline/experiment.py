@@ -17,13 +17,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from acotd_tui.config import PAPER_EVAL_MAX_TOKENS, EvalConfig, GradingConfig, SamplingConfig
 from acotd_tui.domain import EMH, CotKind, JobStatus, RunStatus
 from acotd_tui.errors import AcotdError, BudgetExceeded, JobCancelled
 from acotd_tui.jobs import JobContext
 from acotd_tui.jobs.runner import run_job as run_child
 from acotd_tui.names import NameKind, check_name, inside
-from acotd_tui.stages import EvalParams, ExperimentParams, TeachParams, VerifyParams
+from acotd_tui.stages import (
+    PAPER_SETTINGS,
+    EvalParams,
+    ExperimentParams,
+    Method,
+    TeachParams,
+    VerifyParams,
+)
 from acotd_tui.store import StoreError
 
 from .random_arm import RandomArmRequest, acotd_long_share, create_random_arm
@@ -37,14 +43,15 @@ from .results import (
 )
 from .sampling import SamplingService
 
-METHOD_LABELS = {
+# Per method (the vocabulary is `acotd_tui.stages.Method`): its row name and its sampling.
+METHOD_LABELS: dict[Method, str] = {
     "acotd": "ACoTD",
     "random": "Random Sampling",
     "fixed_6_3_1": "Fixed 6:3:1",
     "only_short": "Only short CoT",
     "only_long": "Only long CoT",
 }
-METHODS: dict[str, dict[str, Any]] = {
+METHODS: dict[Method, dict[str, Any]] = {
     "acotd": {"strategy": "adaptive"},
     "random": {"strategy": "random"},
     "fixed_6_3_1": {
@@ -53,19 +60,6 @@ METHODS: dict[str, dict[str, Any]] = {
     },
     "only_short": {"strategy": "adaptive", "cot_mode": CotKind.SHORT},
     "only_long": {"strategy": "adaptive", "cot_mode": CotKind.LONG},
-}
-
-
-# `--paper`: the settings the paper states, applied over the project's config. The config's
-# defaults are the paper's (each field's description says where), so they are read from there.
-_PAPER_EVAL = EvalConfig()
-PAPER_SETTINGS: dict[str, Any] = {
-    "k": SamplingConfig().k,  # §4.2: 1,000 distillation examples (671 short + 329 long)
-    "n": _PAPER_EVAL.n,  # Table 2: 4 samples per problem
-    "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (and what §4.3.3 says instead: config.py)
-    "temperature": _PAPER_EVAL.temperature,  # Table 2
-    "top_p": _PAPER_EVAL.top_p,  # Table 2
-    "grading_rule": GradingConfig().rule,  # Algorithm 1: the judge's verdict is the label
 }
 
 
@@ -83,7 +77,7 @@ def _child(ctx: JobContext, kind: str, params: dict[str, Any], what: str) -> dic
     return done.result
 
 
-def _dataset(ctx: JobContext, params: ExperimentParams, method: str) -> str:
+def _dataset(ctx: JobContext, params: ExperimentParams, method: Method) -> str:
     name = f"{params.name}-{method}"
     try:
         ctx.store.datasets.get(name)
@@ -193,9 +187,6 @@ def _check_paper_labels(ctx: JobContext, pool: list[int]) -> None:
 def run_job(ctx: JobContext) -> dict[str, Any]:
     params = ExperimentParams.from_job(ctx.params)
     check_name(params.name, NameKind.EXPERIMENT)  # it names folders, datasets and runs
-    unknown = set(params.methods) - set(METHODS)
-    if unknown:
-        raise AcotdError(f"unknown method {sorted(unknown)[0]!r} ({', '.join(METHODS)})")
     if params.paper and params.k is None:
         params = params.model_copy(update={"k": PAPER_SETTINGS["k"]})
     cfg = ctx.project.config.experiment

@@ -17,26 +17,27 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from acotd_tui.decontam import benchmark_index
 from acotd_tui.domain import CotKind
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
+from acotd_tui.stages import RandomKinds
 from acotd_tui.store import Dataset, ProblemFilter
 
 from .sampling import SamplingService, largest_remainder
 
 UNLABELLED = "-"
 RANDOM_POOL = "random_pool"  # the dataset strategy of this arm
-KIND_MODES = ("acotd", *CotKind)
+KIND_MODES: tuple[str, ...] = get_args(RandomKinds)  # declared with the experiment stage
 
 
 @dataclass(frozen=True)
 class RandomArmRequest:
     k: int
     seed: int = 0
-    kinds: str = "acotd"  # acotd: the ACoTD arm's short:long proportion | short | long
+    kinds: RandomKinds = "acotd"  # acotd: the ACoTD arm's short:long proportion | short | long
     long_share: float | None = None  # with kinds="acotd": None = from the ACoTD plan
     sources: list[str] = field(default_factory=list)
     domain: str | None = None

@@ -29,19 +29,41 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from acotd_tui.config import Strategy
 from acotd_tui.decontam import ensure_checked
 from acotd_tui.domain import EMH, CotKind, SchemeName, ZteCot, is_scheme
 from acotd_tui.domain import scheme as label_scheme
 from acotd_tui.errors import AcotdError
 from acotd_tui.project import Project
+from acotd_tui.stages import COT_MODES, CotMode
 from acotd_tui.store import SCHEME_LABELS, Dataset, PoolScope, Store
 
 if TYPE_CHECKING:  # numpy is imported by `create`, not by every start-up
     import numpy as np
 
-STRATEGIES = ("adaptive", "adaptive_medium", "fixed", "random", "curriculum")
+STRATEGIES: tuple[str, ...] = get_args(Strategy)  # declared with sampling.strategy
+RATIO_STRATEGIES = ("fixed", "curriculum")  # the strategies that read `ratios`
+# How the app's choices name them (a value without a name is shown as itself).
+STRATEGY_NAMES: dict[str, str] = {
+    "adaptive": "adaptive (ACoTD, proportional)",
+    "adaptive_medium": "adaptive, anchored on Medium (Alg. 2)",
+    "fixed": "fixed ratios",
+    "random": "random",
+    "curriculum": "ZTE curriculum",
+}
+COT_MODE_NAMES: dict[str, str] = {
+    "auto": "short E/M, long H",
+    "short": "only short",
+    "long": "only long",
+}
+
+
+def choices(values: tuple[str, ...], names: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(display name, value) pairs for a Select, in the vocabulary's order."""
+    return [(names.get(value, value), value) for value in values]
+
 
 
 def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -150,12 +172,12 @@ def _array(pool: Mapping[str, list[int]], label: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SamplingRequest:
-    strategy: str = "adaptive"
+    strategy: Strategy = "adaptive"
     k: int = 1000
     seed: int = 0
     scheme: str = SchemeName.EMH
     ratios: dict[str, float] = field(default_factory=dict)
-    cot_mode: str = "auto"  # auto | short | long
+    cot_mode: CotMode = "auto"
     sources: list[str] = field(default_factory=list)
     domain: str | None = None
     decontaminate: bool = True
@@ -289,8 +311,10 @@ class SamplingService:
     def preview(self, request: SamplingRequest) -> Plan:
         if request.strategy not in STRATEGIES:
             raise AcotdError(f"unknown strategy {request.strategy!r} ({', '.join(STRATEGIES)})")
-        if request.cot_mode not in ("auto", *CotKind):
-            raise AcotdError(f"cot_mode must be auto, short or long, not {request.cot_mode!r}")
+        if request.cot_mode not in COT_MODES:
+            raise AcotdError(
+                f"cot_mode must be one of {', '.join(COT_MODES)}, not {request.cot_mode!r}"
+            )
         if request.k < 1:
             raise AcotdError("K must be at least 1")
         labels = SCHEME_LABELS[request.scheme]
@@ -305,7 +329,7 @@ class SamplingService:
             if request.scheme != SchemeName.EMH:
                 raise AcotdError("adaptive_medium (Algorithm 2) is defined for E/M/H labels")
             wanted = algorithm2(request.k, available)
-        elif request.strategy in ("fixed", "curriculum"):
+        elif request.strategy in RATIO_STRATEGIES:
             unknown = set(request.ratios) - set(labels)
             if unknown:
                 raise AcotdError(

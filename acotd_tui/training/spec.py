@@ -15,8 +15,6 @@ from typing import Any
 from acotd_tui.config import TrainingConfig
 
 SPEC_NAME = "train.json"
-# The spec's defaults are the config's (the paper's), declared once in TrainingConfig.
-_DEFAULTS = TrainingConfig()
 
 
 @dataclass
@@ -28,30 +26,29 @@ class TrainSpec:
     base_model: str
     data_file: str  # TRL messages.jsonl from `acotd export`
     output_dir: str
-    lora_rank: int = _DEFAULTS.lora_rank
-    lora_alpha: int = _DEFAULTS.lora_alpha
-    lora_dropout: float = _DEFAULTS.lora_dropout
-    target_modules: str | list[str] = _DEFAULTS.target_modules
-    learning_rate: float = _DEFAULTS.learning_rate
-    per_device_batch_size: int = _DEFAULTS.per_device_batch_size
-    gradient_accumulation_steps: int = (
-        _DEFAULTS.effective_batch_size // _DEFAULTS.per_device_batch_size
-    )
-    epochs: float = _DEFAULTS.epochs
+    # The [training] keys: their defaults are TrainingConfig's (`from_config`), not repeated here.
+    lora_rank: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str | list[str]
+    learning_rate: float
+    per_device_batch_size: int
+    gradient_accumulation_steps: int
+    epochs: float
+    lr_scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    packing: bool
+    max_length: int
+    bf16: str
+    gradient_checkpointing: bool
+    eval_steps: int
+    save_steps: int
+    eval_fraction: float
+    merge: bool
+    seed: int
+    num_gpus: int
     max_steps: int = -1
-    lr_scheduler: str = _DEFAULTS.lr_scheduler
-    warmup_ratio: float = _DEFAULTS.warmup_ratio
-    weight_decay: float = _DEFAULTS.weight_decay
-    packing: bool = _DEFAULTS.packing
-    max_length: int = _DEFAULTS.max_length
-    bf16: str = _DEFAULTS.bf16
-    gradient_checkpointing: bool = _DEFAULTS.gradient_checkpointing
-    eval_steps: int = _DEFAULTS.eval_steps
-    save_steps: int = _DEFAULTS.save_steps
-    eval_fraction: float = _DEFAULTS.eval_fraction
-    merge: bool = _DEFAULTS.merge
-    seed: int = _DEFAULTS.seed
-    num_gpus: int = _DEFAULTS.num_gpus
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -14,6 +14,7 @@ import os
 import textwrap
 import tomllib
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tomlkit.container import Container
 from tomlkit.toml_document import TOMLDocument
 
+from .domain import SchemeName, ZteCot
 from .errors import ConfigError
 
 CONFIG_FILENAME = "acotd.toml"
@@ -169,8 +171,8 @@ class DiagnoseConfig(_Strict):
 class GradingConfig(_Strict):
     """`acotd grade`: difficulty labels from the judge and the symbolic answer check."""
 
-    scheme: Literal["emh", "zte"] = Field(
-        "emh", description='"emh" (ACoTD Easy/Medium/Hard) or "zte" (easy + levels 1-5)'
+    scheme: SchemeName = Field(
+        SchemeName.EMH, description='"emh" (ACoTD Easy/Medium/Hard) or "zte" (easy + levels 1-5)'
     )
     rule: LabelRule = Field(
         "paper",
@@ -227,8 +229,8 @@ class SamplingConfig(_Strict):
         default_factory=lambda: _weights(easy=6, **{"1": 5, "2": 4, "3": 3, "4": 2, "5": 1}),
         description="ZTE: weights decrease with level (more easy than hard problems)",
     )
-    zte_cot: Literal["long", "split"] = Field(
-        "long",
+    zte_cot: ZteCot = Field(
+        ZteCot.LONG,
         description='ZTE distils long CoTs for every question ("long"); "split" keeps short '
         "CoTs for easy-3 and long ones for 4-5",
     )
@@ -518,6 +520,8 @@ def _toml(value: Any) -> tomlkit.items.Item:
         array = tomlkit.array()
         array.extend(_toml(item) for item in value)
         return array
+    if isinstance(value, Enum):
+        return tomlkit.item(value.value)
     return tomlkit.item(value)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,12 +32,12 @@ from acotd_tui.config import (
     SamplingConfig,
     Strategy,
 )
+from acotd_tui.domain import SchemeName
 from acotd_tui.errors import AcotdError
 
 Count = Annotated[int, Field(ge=1)]  # "how many": None means "the default", else >= 1
 ExportFormat = Literal["trl", "llamafactory", "hf"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
-Scheme = Literal["emh", "zte"]
 # The experiment's arms (acotd_tui.pipeline.experiment says how each one samples).
 Method = Literal["acotd", "random", "fixed_6_3_1", "only_short", "only_long"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -178,7 +179,7 @@ class GradeParams(StageParams):
     attempts_of: list[str] = opt(
         [], "Grade attempts of this model (default: the student; '*' = any)."
     )
-    scheme: Scheme | None = opt(None, "Default: grading.scheme.", config="grading.scheme")
+    scheme: SchemeName | None = opt(None, "Default: grading.scheme.", config="grading.scheme")
     grader: Grader | None = opt(None, "ZTE only: judge prompt or PRM.")
     regrade: bool = opt(
         False, "Recompute per-problem labels even where this grader already gave one."
@@ -542,6 +543,8 @@ def _kind_of(annotation: Any) -> tuple[str, tuple[str, ...]]:
     annotation = _base(annotation)
     if annotation is bool:
         return "bool", ()
+    if isinstance(annotation, type) and issubclass(annotation, Enum):  # acotd_tui.domain's
+        return "choice", tuple(str(member.value) for member in annotation)
     if get_origin(annotation) is Literal:
         return "choice", tuple(get_args(annotation))
     if get_origin(annotation) is list:

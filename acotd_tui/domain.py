@@ -79,6 +79,33 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ReviewQueue(StrEnum):
+    """The label review queues (Review screen, `acotd review export --queue`)."""
+
+    NEEDS_REVIEW = "needs_review"  # automatic grading could not decide and no human has
+    CONFLICT = "conflict"  # the judge contradicts the answer check, no human label yet
+    DISAGREEMENT = "disagreement"  # a human label differs from the latest automatic one
+    SPOT_CHECK = "spot_check"  # a seeded random sample of the UNLABELLED queue
+    UNLABELLED = "unlabelled"  # graded problems without a human label
+    HUMAN = "human"  # problems a person has labelled
+    ALL = "all"  # every problem with a label row
+
+    @property
+    def title(self) -> str:
+        return _QUEUE_TITLES[self]
+
+
+_QUEUE_TITLES = {
+    ReviewQueue.NEEDS_REVIEW: "needs review",
+    ReviewQueue.CONFLICT: "judge vs check conflicts",
+    ReviewQueue.DISAGREEMENT: "judge vs human disagreements",
+    ReviewQueue.SPOT_CHECK: "random spot check",
+    ReviewQueue.UNLABELLED: "without a human label",
+    ReviewQueue.HUMAN: "human-labelled",
+    ReviewQueue.ALL: "all labelled",
+}
+
+
 class ReviewState(StrEnum):
     """A teacher CoT's human review state (cots.review)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from acotd_tui.config import ROLES
-from acotd_tui.domain import GradeSource
+from acotd_tui.domain import GradeSource, ReviewQueue
 from acotd_tui.pipeline.sampling import (
     COT_MODE_NAMES,
     STRATEGIES,
@@ -98,7 +98,14 @@ class SettingsData:
     sandbox: str = ""  # how model-written code is isolated here (isolation_summary)
 
 
-REVIEW_QUEUES = ("needs_review", "conflict", "disagreement", "spot_check", "all")
+# The queues the Review screen offers, in its order.
+REVIEW_QUEUES: tuple[ReviewQueue, ...] = (
+    ReviewQueue.NEEDS_REVIEW,
+    ReviewQueue.CONFLICT,
+    ReviewQueue.DISAGREEMENT,
+    ReviewQueue.SPOT_CHECK,
+    ReviewQueue.ALL,
+)
 JOB_KINDS = FORM_KINDS  # the kinds the job form offers, from the stage table
 # The Sampling screen's choices, (name, value), from the sampling vocabularies.
 SAMPLING_STRATEGIES = choices(STRATEGIES, STRATEGY_NAMES)
@@ -186,11 +193,11 @@ class AppServices:
     def review_queue(
         self, kind: str, *, sources: tuple[str, ...] = (), seed: int = 0, size: int = 50
     ) -> list[int]:
-        if kind == "spot_check":  # a random sample of automatically labelled problems
+        if kind == ReviewQueue.SPOT_CHECK:  # a random sample of automatically labelled problems
             import random
 
             ids = self.store.grades.queue(
-                self.scheme, "unlabelled", limit=10_000_000, sources=sources
+                self.scheme, ReviewQueue.UNLABELLED, limit=10_000_000, sources=sources
             )
             return sorted(random.Random(seed).sample(ids, min(size, len(ids))))
         return self.store.grades.queue(self.scheme, kind, limit=100_000, sources=sources)

@@ -14,20 +14,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Select, Static
 
-from acotd_tui.domain import SCHEMES, ZTE, SchemeName
+from acotd_tui.domain import SCHEMES, ZTE, ReviewQueue, SchemeName
 from acotd_tui.render import latexish
 from acotd_tui.services import REVIEW_QUEUES, ReviewItem
 
 from .base import AcotdScreen
 from .widgets import TextPanel
-
-QUEUE_TITLES = {
-    "needs_review": "needs review",
-    "conflict": "judge vs check conflicts",
-    "disagreement": "judge vs human disagreements",
-    "spot_check": "random spot check",
-    "all": "all labelled",
-}
 
 
 class ReviewScreen(AcotdScreen):
@@ -65,8 +57,8 @@ class ReviewScreen(AcotdScreen):
         yield Header()
         with Horizontal(id="review-top"):
             yield Select(
-                [(QUEUE_TITLES[q], q) for q in REVIEW_QUEUES],
-                value="needs_review",
+                [(q.title, q.value) for q in REVIEW_QUEUES],
+                value=ReviewQueue.NEEDS_REVIEW.value,
                 allow_blank=False,
                 id="queue",
             )
@@ -134,14 +126,14 @@ class ReviewScreen(AcotdScreen):
     def show_current(self) -> None:
         if not self.queue:
             self.item = None
-            self.query_one("#position", Static).update(f"{QUEUE_TITLES[self.queue_kind]}: empty")
+            self.query_one("#position", Static).update(f"{ReviewQueue(self.queue_kind).title}: empty")
             box = self.query_one("#item", VerticalScroll)
             box.remove_children()
             box.mount(Static("Nothing in this queue. [ ] switches queues.", classes="empty"))
             return
         self.position = max(0, min(self.position, len(self.queue) - 1))
         self.query_one("#position", Static).update(
-            f"{QUEUE_TITLES[self.queue_kind]}: {self.position + 1} / {len(self.queue)}"
+            f"{ReviewQueue(self.queue_kind).title}: {self.position + 1} / {len(self.queue)}"
         )
         self.call(
             self.services.review_item,

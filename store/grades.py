@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from acotd_tui.domain import AUTO_GRADE_SOURCES, SCHEMES, GradeSource
+from acotd_tui.domain import AUTO_GRADE_SOURCES, SCHEMES, GradeSource, ReviewQueue
 
 from .db import Database, StoreError, utcnow
 
@@ -128,6 +128,18 @@ def validate(g: NewGrade) -> None:
         raise StoreError(f"unknown grade source {g.source!r}")
     if g.source == GradeSource.HUMAN and g.attempt_id is not None:
         raise StoreError("human labels are per problem, not per attempt")
+
+
+# The store's review queues as SQL conditions on labels `l`.
+_QUEUE_WHERE: dict[str, str] = {
+    ReviewQueue.NEEDS_REVIEW: "l.needs_review = 1 AND l.human_label IS NULL",
+    ReviewQueue.CONFLICT: "l.conflict = 1 AND l.human_label IS NULL",
+    ReviewQueue.DISAGREEMENT: "l.human_label IS NOT NULL AND l.auto_label IS NOT NULL"
+    " AND l.human_label != l.auto_label",
+    ReviewQueue.UNLABELLED: "l.human_label IS NULL AND l.label IS NOT NULL",
+    ReviewQueue.HUMAN: "l.human_label IS NOT NULL",
+    ReviewQueue.ALL: "1",
+}
 
 
 class Grades:
@@ -278,20 +290,9 @@ class Grades:
     ) -> list[int]:
         """Problem ids for a review queue, in id order.
 
-        needs_review: automatic grading could not decide and no human has;
-        conflict:     judge label contradicts the symbolic answer check, no human label yet;
-        disagreement: a human label differs from the latest automatic one;
-        unlabelled:   graded problems without a human label (for spot checks);
-        all:          every problem with a label row.
-        """
-        where = {
-            "needs_review": "l.needs_review = 1 AND l.human_label IS NULL",
-            "conflict": "l.conflict = 1 AND l.human_label IS NULL",
-            "disagreement": "l.human_label IS NOT NULL AND l.auto_label IS NOT NULL AND l.human_label != l.auto_label",
-            "unlabelled": "l.human_label IS NULL AND l.label IS NOT NULL",
-            "human": "l.human_label IS NOT NULL",
-            "all": "1",
-        }.get(kind)
+        The queues are acotd_tui.domain's ReviewQueue (spot_check is drawn from unlabelled by
+        the services)."""
+        where = _QUEUE_WHERE.get(kind)
         if where is None:
             raise StoreError(f"unknown review queue {kind!r}")
         sql = f"SELECT l.problem_id FROM labels l JOIN problems p ON p.id = l.problem_id WHERE l.scheme = ? AND {where}"

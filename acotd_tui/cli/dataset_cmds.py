@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from acotd_tui.domain import CotKind, ReviewState
 from acotd_tui.errors import AcotdError
 from acotd_tui.stages import cli_options, stage_from_cli
 
@@ -242,9 +243,9 @@ def cots_group() -> None:
 @cots_group.command("list")
 @click.option("--dataset", default=None)
 @click.option(
-    "--review", type=click.Choice(["none", "queued", "approved", "rejected"]), default=None
+    "--review", type=click.Choice([state.value for state in ReviewState]), default=None
 )
-@click.option("--kind", type=click.Choice(["short", "long"]), default=None)
+@click.option("--kind", type=click.Choice([kind.value for kind in CotKind]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=50)
 @project_option
 def cots_list(dataset, review, kind, limit, project_dir) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from acotd_tui.domain import ReviewQueue
+
 from .common import info, open_project, project_option, table
 
 
@@ -90,8 +92,9 @@ def review_show(problem_id: int, project_dir: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--queue",
-    type=click.Choice(["all", "needs_review", "conflict", "disagreement", "unlabelled", "human"]),
-    default="all",
+    # spot_check is the app's random draw from `unlabelled`; export takes whole queues
+    type=click.Choice([q.value for q in ReviewQueue if q is not ReviewQueue.SPOT_CHECK]),
+    default=ReviewQueue.ALL.value,
 )
 @project_option
 def review_export(file: str, queue: str, project_dir: str | None) -> None:

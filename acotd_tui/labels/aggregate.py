@@ -84,20 +84,32 @@ def _pass_rate(samples: list[SampleGrade]) -> float | None:
     return None if not checked else sum(bool(s.correct) for s in checked) / len(checked)
 
 
-def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Aggregate:
+def _evidence(
+    samples: list[SampleGrade], rule: str, rule_text: str
+) -> tuple[float | None, str | None, dict[str, Any]]:
+    """What both E/M/H rules start from: the pass rate, the judge-vs-check conflicts, and the
+    stored detail (every sample, the rule and how it decides)."""
     if not samples:
         raise ValueError("no samples to aggregate")
     rate = _pass_rate(samples)
     conflicts = [c for s in samples if (c := sample_conflict(s.label, s.correct))]
-    conflict = "; ".join(sorted(set(conflicts))) or None
     detail = {
         "samples": [
             {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
         ],
         "pass_rate": rate,
-        "grading_rule": "checked",
-        "rule": f"E if pass rate >= {easy_pass_rate}; else majority judge label of wrong samples (tie -> H)",
+        "grading_rule": rule,
+        "rule": rule_text,
     }
+    return rate, "; ".join(sorted(set(conflicts))) or None, detail
+
+
+def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Aggregate:
+    rate, conflict, detail = _evidence(
+        samples,
+        "checked",
+        f"E if pass rate >= {easy_pass_rate}; else majority judge label of wrong samples (tie -> H)",
+    )
     n = len(samples)
     if rate is not None and rate >= easy_pass_rate:
         return Aggregate(
@@ -136,19 +148,11 @@ def aggregate_emh(samples: list[SampleGrade], easy_pass_rate: float = 1.0) -> Ag
 
 def aggregate_emh_paper(samples: list[SampleGrade]) -> Aggregate:
     """Algorithm 1 as written: the judge's verdict is the label; the check is shown beside it."""
-    if not samples:
-        raise ValueError("no samples to aggregate")
-    rate = _pass_rate(samples)
-    conflicts = [c for s in samples if (c := sample_conflict(s.label, s.correct))]
-    conflict = "; ".join(sorted(set(conflicts))) or None
-    detail = {
-        "samples": [
-            {"attempt_id": s.attempt_id, "label": s.label, "correct": s.correct} for s in samples
-        ],
-        "pass_rate": rate,
-        "grading_rule": "paper",
-        "rule": "majority judge verdict over all samples (tie -> harder); check shown beside it",
-    }
+    rate, conflict, detail = _evidence(
+        samples,
+        "paper",
+        "majority judge verdict over all samples (tie -> harder); check shown beside it",
+    )
     votes = Counter(s.label for s in samples if EMH.is_label(s.label))
     if not votes:
         return Aggregate(None, True, conflict, rate, "no usable judge verdict", detail)

@@ -24,6 +24,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
 from textual.render import measure
@@ -170,6 +171,75 @@ class PagedTable(PlainTable):
             lines = [[Segment(text, style)]]
             self._cell_render_cache[key] = lines
         return lines
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
+        """The stock method for a row-cursor table without row labels or fixed columns,
+        minus its per-line costs: the header's CSS style resolved and the columns sorted
+        twice on every line of a repaint."""
+        if (
+            self.cursor_type != "row"
+            or self.fixed_columns
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        key = (
+            row_key,
+            line_no,
+            base_style,
+            cursor_location,
+            hover_location,
+            self.cursor_type,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._row_render_cache.get(key)
+        if cached is not None:
+            return cached
+        found = self._row_locations.get(row_key) if row_key in self._row_locations else None
+        row_index = -1 if found is None else found  # the header: -1
+        row_style = self._get_row_style(row_index, base_style)
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        highlight = self._should_highlight
+        cells = [
+            self._render_cell(
+                row_index,
+                column_index,
+                row_style,
+                width,
+                cursor=highlight(cursor_location, Coordinate(row_index, column_index), "row"),
+                hover=highlight(hover_location, Coordinate(row_index, column_index), "row"),
+            )[line_no]
+            for column_index, width in enumerate(widths)
+        ]
+        extend_style, _ = self._get_styles_to_render_cell(
+            row_index == -1,
+            False,
+            False,
+            highlight(hover_location, Coordinate(row_index or 0, 0), "row"),
+            row_index == cursor_location.row,
+            self.show_cursor,
+            self._show_hover_cursor,
+            False,
+            False,
+        )
+        extend_style = row_style + extend_style
+        extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        cells.append([Segment(" " * remaining, extend_style)])
+        pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], cells)
+        self._row_render_cache[key] = pair
+        return pair
 
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
         """The stock method, remembered: it resolves the CSS of a component each call, and

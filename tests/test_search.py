@@ -308,6 +308,7 @@ def twin_app():
 async def test_paged_table_shows_rows_as_the_stock_table_does():
     """show_rows (widths from plain text, rows added in bulk, one-segment cells) gives the
     same cells, widths and rendered lines as DataTable.add_row and DataTable's renderer."""
+    from textual.coordinate import Coordinate
     from textual.widgets.data_table import DuplicateKey
 
     app = twin_app()
@@ -323,8 +324,10 @@ async def test_paged_table_shows_rows_as_the_stock_table_does():
             for cells, key in zip(rows, keys, strict=True):
                 stock.add_row(*cells, key=key)
             for cursor in (0, 1):
-                fast.move_cursor(row=cursor)
-                stock.move_cursor(row=cursor)
+                for table in (fast, stock):
+                    table.move_cursor(row=cursor)
+                    table.hover_coordinate = Coordinate(1 - cursor, 3)  # the mouse's row
+                    table._show_hover_cursor = cursor == 1
                 await pilot.pause()
                 assert fast.row_count == stock.row_count == len(rows)
                 for i in range(len(rows)):

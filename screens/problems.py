@@ -434,6 +434,8 @@ class ProblemsScreen(AcotdScreen):
     def set_total(self, total: int | None, request: int) -> None:
         if total is None or request != self.filter_request:
             return  # the count of a filter that has since changed
+        if not self.query("#status"):
+            return  # the screen is closing (the app quit while the count ran)
         self.total = total
         self.update_status()
 
@@ -468,7 +470,7 @@ class ProblemsScreen(AcotdScreen):
                 return None
 
         def then(rows: list[ProblemRow] | None) -> None:
-            if rows is not None and not stale():
+            if rows is not None and not stale() and self.query("#table"):
                 self.show_page(rows, cursor, fresh)
                 self.shown_page_request = request
                 if shown is not None:

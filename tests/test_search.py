@@ -276,3 +276,132 @@ async def test_screen_searches_as_you_type_and_drops_stale_results(project):
         await pilot.pause(0.1)
         assert table.row_count == 0
         assert "no problems match (of 0)" in str(screen.query_one("#status", Static).render())
+
+
+# -- the Problems table: what a keystroke costs (bench/tui_latency.py times it) ---------------
+
+ODD_CELLS = [
+    ("1", "gsm8k", "train", "E", "-", "", "A train leaves at 7 o'clock."),
+    ("2", "src [b]x[/b]", "te\tst", "M*", "1/2", "3", "markup [red]stays[/] text \\"),
+    ("3", "三角形", "", "-", "-", "", "wide 🚂 cells and é"),
+    ("40", "a\x00b", "train", "H", "2/2", "", "x" * 120),
+]
+
+
+def twin_app():
+    from textual.app import App
+
+    from acotd_tui.screens.problems import PagedTable
+    from acotd_tui.screens.widgets import PlainTable
+
+    class Twin(App):
+        CSS = "DataTable { height: 8; }"
+        AUTO_FOCUS = None  # a focused table has other colours: neither is
+
+        def compose(self):
+            yield PagedTable(id="fast", zebra_stripes=True, cursor_type="row")
+            yield PlainTable(id="stock", zebra_stripes=True, cursor_type="row")
+
+    return Twin()
+
+
+async def test_paged_table_shows_rows_as_the_stock_table_does():
+    """show_rows (widths from plain text, rows added in bulk, one-segment cells) gives the
+    same cells, widths and rendered lines as DataTable.add_row and DataTable's renderer."""
+    from textual.coordinate import Coordinate
+    from textual.widgets.data_table import DuplicateKey
+
+    app = twin_app()
+    async with app.run_test(size=(200, 20)) as pilot:
+        fast, stock = app.query_one("#fast"), app.query_one("#stock")
+        columns = ("id", "source", "split", "label", "student", "CoTs", "problem")
+        for table in (fast, stock):
+            table.add_columns(*columns)
+        for rows in (ODD_CELLS, ODD_CELLS[:2], []):  # a new page, a shorter one, none
+            keys = [f"k{c[0]}" for c in rows]
+            fast.show_rows(list(rows), keys)
+            stock.clear()
+            for cells, key in zip(rows, keys, strict=True):
+                stock.add_row(*cells, key=key)
+            for cursor in (0, 1):
+                for table in (fast, stock):
+                    table.move_cursor(row=cursor)
+                    table.hover_coordinate = Coordinate(1 - cursor, 3)  # the mouse's row
+                    table._show_hover_cursor = cursor == 1
+                await pilot.pause()
+                assert fast.row_count == stock.row_count == len(rows)
+                for i in range(len(rows)):
+                    assert fast.get_row_at(i) == stock.get_row_at(i)
+                    assert fast.get_row_at(i)[1] == rich_escaped(rows[i][1])
+                assert [c.get_render_width(fast) for c in fast.ordered_columns] == [
+                    c.get_render_width(stock) for c in stock.ordered_columns
+                ]
+                for y in range(fast.size.height):
+                    mine, theirs = fast.render_line(y).simplify(), stock.render_line(y).simplify()
+                    assert [(s.text, s.style) for s in mine] == [
+                        (s.text, s.style) for s in theirs
+                    ], (rows, cursor, y)
+        with pytest.raises(DuplicateKey):
+            fast.show_rows([ODD_CELLS[0], ODD_CELLS[0]], ["same", "same"])
+
+
+def rich_escaped(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
+    """A keystroke that brings a new page of 200 rows measures none of its cells and renders
+    only the rows that fit in the table, whatever the page size (the cost that made a
+    keystroke at 1M problems take ~150 ms to reach the screen)."""
+    import textual.widgets._data_table as data_table
+    from textual.widgets import DataTable
+
+    from acotd_tui.app import AcotdApp
+    from acotd_tui.screens.problems import PAGE, PagedTable
+
+    from .bulk import fill_problems
+
+    fill_problems(project.store, PAGE + 50)
+    app = AcotdApp(project)
+    measured = rendered = 0
+    measure, render_cell = data_table.measure, PagedTable._render_cell
+
+    def counting_measure(*args, **kwargs):
+        nonlocal measured
+        measured += 1
+        return measure(*args, **kwargs)
+
+    def counting_render(self, *args, **kwargs):
+        nonlocal rendered
+        rendered += 1
+        return render_cell(self, *args, **kwargs)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await settle(app)
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#table", DataTable)
+        await pilot.press("slash", *"zebr")  # no match: an empty table
+        await settle(app)
+        await pilot.pause()
+        assert table.row_count == 0
+        data_table.measure = counting_measure
+        PagedTable._render_cell = counting_render
+        try:
+            screen.query_one("#search").value = "train"  # every problem: a full page
+            for _ in range(500):  # deterministic end condition; the bound only stops a hang
+                await pilot.pause(0.02)
+                if screen.shown_page_request == screen.page_request and screen.total:
+                    break
+            await pilot.pause()
+        finally:
+            data_table.measure = measure
+            PagedTable._render_cell = render_cell
+        assert table.row_count == PAGE
+        assert screen.total == PAGE + 50
+        assert measured == 0
+        visible_cells = table.size.height * len(table.columns)
+        assert 0 < rendered <= 2 * visible_cells < PAGE * len(table.columns) / 2

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
-from acotd_tui.config import Strategy
+from acotd_tui.config import GradingConfig, SamplingConfig, Strategy
 from acotd_tui.decontam import ensure_checked
 from acotd_tui.domain import EMH, CotKind, SchemeName, ZteCot, is_scheme
 from acotd_tui.domain import scheme as label_scheme
@@ -170,17 +170,22 @@ def _array(pool: Mapping[str, list[int]], label: str) -> np.ndarray:
     return np.array(sorted(pool[label]), dtype=np.int64)
 
 
+_SAMPLING, _GRADING = SamplingConfig(), GradingConfig()
+
+
 @dataclass(frozen=True)
 class SamplingRequest:
-    strategy: Strategy = "adaptive"
-    k: int = 1000
-    seed: int = 0
-    scheme: str = SchemeName.EMH
+    # The defaults are `[sampling]`'s and `[grading]`'s (a dataset's stored request that lacks
+    # a key reads them); `default_request` fills them from the project's config instead.
+    strategy: Strategy = _SAMPLING.strategy
+    k: int = _SAMPLING.k
+    seed: int = _SAMPLING.seed
+    scheme: str = _GRADING.scheme
     ratios: dict[str, float] = field(default_factory=dict)
     cot_mode: CotMode = "auto"
     sources: list[str] = field(default_factory=list)
     domain: str | None = None
-    decontaminate: bool = True
+    decontaminate: bool = _SAMPLING.decontaminate
     include_conflicts: bool = False
     accept_nearest: bool = False
 

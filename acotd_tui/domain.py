@@ -91,7 +91,8 @@ class ReviewQueue(StrEnum):
     ALL = "all"  # every problem with a label row
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:
+        """How the Review screen names the queue."""
         return _QUEUE_TITLES[self]
 
 

@@ -57,7 +57,7 @@ class ReviewScreen(AcotdScreen):
         yield Header()
         with Horizontal(id="review-top"):
             yield Select(
-                [(q.title, q.value) for q in REVIEW_QUEUES],
+                [(q.heading, q.value) for q in REVIEW_QUEUES],
                 value=ReviewQueue.NEEDS_REVIEW.value,
                 allow_blank=False,
                 id="queue",
@@ -126,14 +126,14 @@ class ReviewScreen(AcotdScreen):
     def show_current(self) -> None:
         if not self.queue:
             self.item = None
-            self.query_one("#position", Static).update(f"{ReviewQueue(self.queue_kind).title}: empty")
+            self.query_one("#position", Static).update(f"{ReviewQueue(self.queue_kind).heading}: empty")
             box = self.query_one("#item", VerticalScroll)
             box.remove_children()
             box.mount(Static("Nothing in this queue. [ ] switches queues.", classes="empty"))
             return
         self.position = max(0, min(self.position, len(self.queue) - 1))
         self.query_one("#position", Static).update(
-            f"{ReviewQueue(self.queue_kind).title}: {self.position + 1} / {len(self.queue)}"
+            f"{ReviewQueue(self.queue_kind).heading}: {self.position + 1} / {len(self.queue)}"
         )
         self.call(
             self.services.review_item,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import textwrap
 import tomllib
 from collections.abc import Mapping
@@ -696,6 +697,11 @@ def edit_config(path: Path, values: Mapping[str, Any]) -> Config:
     ConfigError and leaves the file as it was."""
     new_text = set_config_values(_read(path), values, str(path))
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(new_text, encoding="utf-8")
+        shutil.copymode(path, tmp)  # the new file keeps the old one's permissions
+        os.replace(tmp, path)  # all or nothing: a reader sees the old file or the new one
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return parse_config(new_text, str(path))

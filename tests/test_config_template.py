@@ -120,6 +120,15 @@ def test_edits_round_trip_and_keep_the_comments(tmp_path: Path):
     assert path.read_text() == text  # setting a value it has changes nothing
 
 
+def test_an_edit_keeps_the_file_mode(tmp_path: Path):
+    path = tmp_path / "acotd.toml"
+    path.write_text(default_config_text("p"), encoding="utf-8")
+    path.chmod(0o600)  # e.g. kept private because it names servers
+    edit_config(path, {"limits.concurrency": 3})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not path.with_name("acotd.toml.tmp").exists()
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [

@@ -67,6 +67,7 @@ class PagedTable(PlainTable):
         super().__init__(**kwargs)
         self._row_styles: dict[tuple[int, bool, Style, object], Style] = {}
         self._line_style: Style | None = None  # the widget's style during one render_lines
+        self._rows_resized = False  # a new page is being sized (see refresh)
 
     def show_rows(self, rows: list[tuple[str, ...]], keys: list[str]) -> None:
         """Replace the rows: columns widened to fit `rows` (plain text), then added."""
@@ -109,8 +110,32 @@ class PagedTable(PlainTable):
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         if any(column.auto_width for column in self.columns.values()):
             super()._update_dimensions(new_rows)
-        else:  # widths set by show_rows; rows are one line: nothing to measure
+            return
+        # Widths set by show_rows; rows are one line: nothing to measure.
+        self._rows_resized = not self.styles.auto_dimensions
+        try:
             super()._update_dimensions(())
+        finally:
+            self._rows_resized = False
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> PagedTable:
+        """A new page changes what the table scrolls over (its virtual size), which asks the
+        whole screen for a new layout (~15-25 ms at 1M problems); the table's box is fixed by
+        problems.tcss, so only its scrollbars follow. A scrollbar that appears or goes asks
+        for the layout itself."""
+        if layout and self._rows_resized and not recompose:
+            self._rows_resized = False
+            super().refresh(*regions, repaint=repaint)
+            self._scroll_update(self.virtual_size)
+            return self
+        super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        return self
 
     def _render_cell(
         self,

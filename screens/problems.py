@@ -13,7 +13,7 @@ answer paint over a fresh one), and a superseded query is abandoned inside SQLit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import zip_longest
+from itertools import chain, zip_longest
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
@@ -25,13 +25,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
+from textual._segment_tools import line_crop
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.render import measure
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
-from textual.widgets.data_table import DuplicateKey, Row, RowKey
+from textual.widgets.data_table import Column, DuplicateKey, Row, RowKey
 
 from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
@@ -42,6 +44,12 @@ from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
 LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
+
+
+def escape_cell(text: str) -> str:
+    """`rich.markup.escape(text)`, without its regular expression for the many cells that
+    it leaves as they are (no `[`, no trailing backslash)."""
+    return rich_escape(text) if "[" in text or text.endswith("\\") else text
 
 
 class PagedTable(PlainTable):
@@ -68,6 +76,8 @@ class PagedTable(PlainTable):
         self._row_styles: dict[tuple[int, bool, Style, object], Style] = {}
         self._line_style: Style | None = None  # the widget's style during one render_lines
         self._rows_resized = False  # a new page is being sized (see refresh)
+        self._pass_columns: list[Column] | None = None  # during one render_lines
+        self._pass_widths: list[int] | None = None
 
     def show_rows(self, rows: list[tuple[str, ...]], keys: list[str]) -> None:
         """Replace the rows: columns widened to fit `rows` (plain text), then added."""
@@ -95,7 +105,7 @@ class PagedTable(PlainTable):
             if row_key in self._row_locations:
                 raise DuplicateKey(f"The row key {row_key!r} already exists.")
             self._row_locations[row_key] = len(self.rows)
-            self._data[row_key] = dict(zip_longest(columns, (rich_escape(c) for c in cells)))
+            self._data[row_key] = dict(zip_longest(columns, map(escape_cell, cells)))
             self.rows[row_key] = Row(row_key, 1, None, False)
             self._new_rows.add(row_key)
         if not rows:
@@ -234,19 +244,31 @@ class PagedTable(PlainTable):
         found = self._row_locations.get(row_key) if row_key in self._row_locations else None
         row_index = -1 if found is None else found  # the header: -1
         row_style = self._get_row_style(row_index, base_style)
-        widths = [column.get_render_width(self) for column in self.ordered_columns]
-        highlight = self._should_highlight
-        cells = [
-            self._render_cell(
-                row_index,
-                column_index,
-                row_style,
-                width,
-                cursor=highlight(cursor_location, Coordinate(row_index, column_index), "row"),
-                hover=highlight(hover_location, Coordinate(row_index, column_index), "row"),
-            )[line_no]
-            for column_index, width in enumerate(widths)
+        widths = self._pass_widths or [
+            column.get_render_width(self) for column in self.ordered_columns
         ]
+        highlight = self._should_highlight
+        if row_index >= 0 and not self.fixed_rows and line_no == 0:
+            cells = self._plain_row_cells(
+                row_key,
+                row_index,
+                row_style,
+                widths,
+                cursor=row_index == cursor_location.row,
+                hover=row_index == hover_location.row,
+            )
+        else:
+            cells = [
+                self._render_cell(
+                    row_index,
+                    column_index,
+                    row_style,
+                    width,
+                    cursor=highlight(cursor_location, Coordinate(row_index, column_index), "row"),
+                    hover=highlight(hover_location, Coordinate(row_index, column_index), "row"),
+                )[line_no]
+                for column_index, width in enumerate(widths)
+            ]
         extend_style, _ = self._get_styles_to_render_cell(
             row_index == -1,
             False,
@@ -266,6 +288,59 @@ class PagedTable(PlainTable):
         self._row_render_cache[key] = pair
         return pair
 
+    def _plain_row_cells(
+        self,
+        row_key: RowKey,
+        row_index: int,
+        row_style: Style,
+        widths: list[int],
+        *,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]]:
+        """A row's cells for a row cursor, as `_render_cell` renders each (the cursor and
+        hover are the row's, so the cells' style is worked out once per row, not once per
+        cell); a cell that is not plain one-line text goes through `_render_cell`."""
+        data = self._data.get(row_key, {})
+        padding = self.cell_padding
+        pad = " " * padding
+        style: Style | None = None
+        cells: list[list[Segment]] = []
+        for column_index, (column, width) in enumerate(
+            zip(self._pass_columns or self.ordered_columns, widths, strict=True)
+        ):
+            value = data.get(column.key)
+            if (
+                not isinstance(value, str)
+                or not value.isprintable()
+                or "[" in value
+                or "\\" in value
+                or width <= 2 * padding
+            ):
+                cells.append(
+                    self._render_cell(
+                        row_index, column_index, row_style, width, cursor, hover
+                    )[0]
+                )
+                continue
+            if style is None:
+                component_style, post_style = self._get_styles_to_render_cell(
+                    False,
+                    False,
+                    False,
+                    hover,
+                    cursor,
+                    self.show_cursor,
+                    self._show_hover_cursor,
+                    self.cursor_foreground_priority == "css",
+                    self.cursor_background_priority == "css",
+                )
+                style = row_style + component_style + post_style
+            text = pad + set_cell_size(value, width - 2 * padding) + pad
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            cells.append([Segment(text, style + meta)])
+        return cells
+
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
         """The stock method, remembered: it resolves the CSS of a component each call, and
         every visible line of a new page asks for it (~0.5 ms each on a loaded machine)."""
@@ -280,20 +355,58 @@ class PagedTable(PlainTable):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._line_style = self.rich_style  # resolved once, not once per line
+        self._pass_columns = self.ordered_columns  # sorted once, not three times per line
+        self._pass_widths = [column.get_render_width(self) for column in self._pass_columns]
         try:
             return super().render_lines(crop)
         finally:
             self._line_style = None
+            self._pass_columns = None
+            self._pass_widths = None
 
     def render_line(self, y: int) -> Strip:
-        """The stock method for a table without fixed rows, with the widget's style resolved
-        once per render_lines (it walks the CSS ancestors: ~0.5 ms a line under load)."""
-        if self.fixed_rows or self._line_style is None:
+        """The stock method for a table without fixed rows or columns, with the widget's
+        style and the column widths worked out once per render_lines (the style walks the
+        CSS ancestors: ~0.5 ms a line under load)."""
+        if self.fixed_rows or self.fixed_columns or self._line_style is None:
             return super().render_line(y)
         scroll_x, scroll_y = self.scroll_offset
         if y >= (self.header_height if self.show_header else 0):
             y += scroll_y
-        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
+        return self._render_unfixed_line(
+            y, scroll_x, scroll_x + self.size.width, self._line_style
+        )
+
+    def _render_unfixed_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable._render_line without fixed columns (the same cache, the same strip)."""
+        width = self.size.width
+        try:
+            row_key, y_offset_in_row = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        cache_key = (
+            y,
+            x1,
+            x2,
+            width,
+            cursor,
+            hover,
+            base_style,
+            self.cursor_type,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        strip = self._line_cache.get(cache_key)
+        if strip is None:
+            _, scrollable = self._render_line_in_row(
+                row_key, y_offset_in_row, base_style, cursor, hover
+            )
+            segments = line_crop(list(chain.from_iterable(scrollable)), x1, x2, width)
+            strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
+            self._line_cache[cache_key] = strip
+        return strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -473,7 +586,7 @@ class ProblemsScreen(AcotdScreen):
     def set_total(self, total: int | None, request: int) -> None:
         if total is None or request != self.filter_request:
             return  # the count of a filter that has since changed
-        if not self.query("#status"):
+        if not self.has_widget("status"):
             return  # the screen is closing (the app quit while the count ran)
         self.total = total
         self.update_status()
@@ -509,7 +622,7 @@ class ProblemsScreen(AcotdScreen):
                 return None
 
         def then(rows: list[ProblemRow] | None) -> None:
-            if rows is not None and not stale() and self.query("#table"):
+            if rows is not None and not stale() and self.has_widget("table"):
                 self.show_page(rows, cursor, fresh)
                 self.shown_page_request = request
                 if shown is not None:
@@ -527,6 +640,15 @@ class ProblemsScreen(AcotdScreen):
         if rows:
             table.move_cursor(row=max(0, min(cursor, len(rows) - 1)), animate=False)
         self.update_status()
+
+    def has_widget(self, widget_id: str) -> bool:
+        """Whether the screen still holds `#widget_id` (not while it closes). A lookup by
+        id, not `self.query`, which walks every widget (~0.5 ms a keystroke)."""
+        try:
+            self.query_one(f"#{widget_id}")
+        except NoMatches:
+            return False
+        return True
 
     def update_status(self) -> None:
         total = "…" if self.total is None else f"{self.total:,}"

@@ -341,6 +341,13 @@ async def test_paged_table_shows_rows_as_the_stock_table_does():
                     assert [(s.text, s.style) for s in mine] == [
                         (s.text, s.style) for s in theirs
                     ], (rows, cursor, y)
+                whole = fast.size.region  # a repaint: lines drawn with per-pass values
+                for y, (mine, theirs) in enumerate(
+                    zip(fast.render_lines(whole), stock.render_lines(whole), strict=True)
+                ):
+                    assert [(s.text, s.style) for s in mine.simplify()] == [
+                        (s.text, s.style) for s in theirs.simplify()
+                    ], (rows, cursor, y)
         with pytest.raises(DuplicateKey):
             fast.show_rows([ODD_CELLS[0], ODD_CELLS[0]], ["same", "same"])
 

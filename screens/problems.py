@@ -21,12 +21,12 @@ from rich.markup import escape as rich_escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
-from textual._segment_tools import line_crop
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.render import measure
@@ -318,9 +318,7 @@ class PagedTable(PlainTable):
                 or width <= 2 * padding
             ):
                 cells.append(
-                    self._render_cell(
-                        row_index, column_index, row_style, width, cursor, hover
-                    )[0]
+                    self._render_cell(row_index, column_index, row_style, width, cursor, hover)[0]
                 )
                 continue
             if style is None:
@@ -373,9 +371,7 @@ class PagedTable(PlainTable):
         scroll_x, scroll_y = self.scroll_offset
         if y >= (self.header_height if self.show_header else 0):
             y += scroll_y
-        return self._render_unfixed_line(
-            y, scroll_x, scroll_x + self.size.width, self._line_style
-        )
+        return self._render_unfixed_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
 
     def _render_unfixed_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         """DataTable._render_line without fixed columns (the same cache, the same strip)."""

@@ -43,7 +43,17 @@ from .base import AcotdScreen
 from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
+HeaderLine = tuple[list[list[Segment]], list[list[Segment]]]
 LABEL_CHOICES = {"emh": ("E", "M", "H"), "zte": ("easy", "1", "2", "3", "4", "5")}
+
+
+def fit_cell(text: str, width: int) -> str:
+    """`rich.cells.set_cell_size(text, width)`: padded with spaces or cropped to `width`
+    cells. A page's cells fit their columns (show_rows sizes them), so this is mostly
+    padding, without set_cell_size's grapheme split of any text that is not all
+    single-width (a `…` ends every long problem line: ~0.2 ms a cell)."""
+    length = cell_len(text)
+    return text + " " * (width - length) if length <= width else set_cell_size(text, width)
 
 
 def escape_cell(text: str) -> str:
@@ -78,6 +88,7 @@ class PagedTable(PlainTable):
         self._rows_resized = False  # a new page is being sized (see refresh)
         self._pass_columns: list[Column] | None = None  # during one render_lines
         self._pass_widths: list[int] | None = None
+        self._header_lines: dict[tuple[object, ...], HeaderLine] = {}
 
     def show_rows(self, rows: list[tuple[str, ...]], keys: list[str]) -> None:
         """Replace the rows: columns widened to fit `rows` (plain text), then added."""
@@ -202,7 +213,7 @@ class PagedTable(PlainTable):
             style = base_style + component_style + post_style
             style += Style.from_meta({"row": row_index, "column": column_index})
             pad = " " * padding
-            text = pad + set_cell_size(value, width - 2 * padding) + pad
+            text = pad + fit_cell(value, width - 2 * padding) + pad
             lines = [[Segment(text, style)]]
             self._cell_render_cache[key] = lines
         return lines
@@ -243,10 +254,27 @@ class PagedTable(PlainTable):
             return cached
         found = self._row_locations.get(row_key) if row_key in self._row_locations else None
         row_index = -1 if found is None else found  # the header: -1
-        row_style = self._get_row_style(row_index, base_style)
         widths = self._pass_widths or [
             column.get_render_width(self) for column in self.ordered_columns
         ]
+        header_key = None
+        if row_index == -1:  # the header outlives pages: its own cache, not per update
+            header_key = (
+                line_no,
+                base_style,
+                tuple(widths),
+                tuple(str(column.label) for column in self.ordered_columns),
+                self.size.width,
+                hover_location.row == -1,
+                self.show_cursor,
+                self._show_hover_cursor,
+                self._pseudo_class_state,
+            )
+            header = self._header_lines.get(header_key)
+            if header is not None:
+                self._row_render_cache[key] = header
+                return header
+        row_style = self._get_row_style(row_index, base_style)
         highlight = self._should_highlight
         if row_index >= 0 and not self.fixed_rows and line_no == 0:
             cells = self._plain_row_cells(
@@ -286,6 +314,10 @@ class PagedTable(PlainTable):
         cells.append([Segment(" " * remaining, extend_style)])
         pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], cells)
         self._row_render_cache[key] = pair
+        if header_key is not None:
+            if len(self._header_lines) > 64:
+                self._header_lines.clear()
+            self._header_lines[header_key] = pair
         return pair
 
     def _plain_row_cells(
@@ -334,7 +366,7 @@ class PagedTable(PlainTable):
                     self.cursor_background_priority == "css",
                 )
                 style = row_style + component_style + post_style
-            text = pad + set_cell_size(value, width - 2 * padding) + pad
+            text = pad + fit_cell(value, width - 2 * padding) + pad
             meta = Style.from_meta({"row": row_index, "column": column_index})
             cells.append([Segment(text, style + meta)])
         return cells
@@ -407,6 +439,7 @@ class PagedTable(PlainTable):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._row_styles.clear()
+        self._header_lines.clear()
 
     def _at_end(self) -> bool:
         return self.row_count > 0 and self.cursor_row >= self.row_count - 1

@@ -374,6 +374,7 @@ async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
     app = AcotdApp(project)
     measured = rendered = 0
     measure, render_cell = data_table.measure, PagedTable._render_cell
+    row_cells = PagedTable._plain_row_cells  # a row's plain cells, drawn together
 
     def counting_measure(*args, **kwargs):
         nonlocal measured
@@ -384,6 +385,12 @@ async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
         nonlocal rendered
         rendered += 1
         return render_cell(self, *args, **kwargs)
+
+    def counting_row_cells(self, *args, **kwargs):
+        nonlocal rendered
+        cells = row_cells(self, *args, **kwargs)
+        rendered += len(cells)
+        return cells
 
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
@@ -397,6 +404,7 @@ async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
         assert table.row_count == 0
         data_table.measure = counting_measure
         PagedTable._render_cell = counting_render
+        PagedTable._plain_row_cells = counting_row_cells
         try:
             screen.query_one("#search").value = "train"  # every problem: a full page
             for _ in range(500):  # deterministic end condition; the bound only stops a hang
@@ -407,6 +415,7 @@ async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
         finally:
             data_table.measure = measure
             PagedTable._render_cell = render_cell
+            PagedTable._plain_row_cells = row_cells
         assert table.row_count == PAGE
         assert screen.total == PAGE + 50
         assert measured == 0

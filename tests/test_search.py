@@ -421,3 +421,58 @@ async def test_a_search_keystroke_redraws_only_what_fits_on_screen(project):
         assert measured == 0
         visible_cells = table.size.height * len(table.columns)
         assert 0 < rendered <= 2 * visible_cells < PAGE * len(table.columns) / 2
+
+
+async def test_typing_a_search_never_lays_out_the_screen_again(project):
+    """A keystroke repaints the field, the table and the status line but never lays out the
+    screen (~15-25 ms at 1M problems): not for the field's text, not for a page of another
+    length. The field still scrolls sideways to keep its cursor in view."""
+    from textual.screen import Screen
+
+    from acotd_tui.app import AcotdApp
+    from acotd_tui.screens.problems import PAGE
+
+    from .bulk import fill_problems
+
+    fill_problems(project.store, PAGE + 50)
+    app = AcotdApp(project)
+    layouts = 0
+    refresh_layout = Screen._refresh_layout
+
+    def counting(self, *args, **kwargs):
+        nonlocal layouts
+        layouts += 1
+        return refresh_layout(self, *args, **kwargs)
+
+    async def typed(pilot, screen, *keys: str) -> None:
+        await pilot.press(*keys)
+        for _ in range(500):  # deterministic end condition; the bound only stops a hang
+            await pilot.pause(0.02)
+            if screen.shown_page_request == screen.page_request and screen.total is not None:
+                break
+        await pilot.pause()
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await settle(app)
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#table")
+        search = screen.query_one("#search")
+        await pilot.press("slash")
+        await pilot.pause()
+        Screen._refresh_layout = counting
+        try:
+            await typed(pilot, screen, *"zebr")  # a full page, then none
+            assert table.row_count == 0
+            await typed(pilot, screen, "backspace", "backspace", "backspace", "backspace")
+            await typed(pilot, screen, *"train")  # none, then a full page again
+            assert table.row_count == PAGE
+        finally:
+            Screen._refresh_layout = refresh_layout
+        assert layouts == 0
+        search.insert_text_at_cursor(" compute" * 8)  # wider than the field
+        await typed(pilot, screen)
+        assert search.scroll_offset.x > 0
+        region = search.content_region  # the cursor in view (at most on the cell after the text)
+        assert region.x <= search.cursor_screen_offset.x <= region.right

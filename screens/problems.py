@@ -88,6 +88,7 @@ class PagedTable(PlainTable):
         self._rows_resized = False  # a new page is being sized (see refresh)
         self._pass_columns: list[Column] | None = None  # during one render_lines
         self._pass_widths: list[int] | None = None
+        self._pass_width: int | None = None  # the table's width during one render_lines
         self._header_lines: dict[tuple[object, ...], HeaderLine] = {}
 
     def show_rows(self, rows: list[tuple[str, ...]], keys: list[str]) -> None:
@@ -310,7 +311,8 @@ class PagedTable(PlainTable):
         )
         extend_style = row_style + extend_style
         extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
-        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        table_width = self._pass_width if self._pass_width is not None else self.size.width
+        remaining = max(0, table_width - sum(widths) - self._row_label_column_width)
         cells.append([Segment(" " * remaining, extend_style)])
         pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], cells)
         self._row_render_cache[key] = pair
@@ -387,12 +389,14 @@ class PagedTable(PlainTable):
         self._line_style = self.rich_style  # resolved once, not once per line
         self._pass_columns = self.ordered_columns  # sorted once, not three times per line
         self._pass_widths = [column.get_render_width(self) for column in self._pass_columns]
+        self._pass_width = self.size.width
         try:
             return super().render_lines(crop)
         finally:
             self._line_style = None
             self._pass_columns = None
             self._pass_widths = None
+            self._pass_width = None
 
     def render_line(self, y: int) -> Strip:
         """The stock method for a table without fixed rows or columns, with the widget's
@@ -403,11 +407,14 @@ class PagedTable(PlainTable):
         scroll_x, scroll_y = self.scroll_offset
         if y >= (self.header_height if self.show_header else 0):
             y += scroll_y
-        return self._render_unfixed_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
+        width = self._pass_width if self._pass_width is not None else self.size.width
+        return self._render_unfixed_line(y, scroll_x, scroll_x + width, self._line_style)
 
     def _render_unfixed_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
-        """DataTable._render_line without fixed columns (the same cache, the same strip)."""
-        width = self.size.width
+        """DataTable._render_line without fixed columns (the same cache, the same line; its
+        segments are not merged: cells differ in their meta, so Strip.simplify joins none
+        and would only build one more Strip, seven caches each, per line)."""
+        width = self._pass_width if self._pass_width is not None else self.size.width
         try:
             row_key, y_offset_in_row = self._get_offsets(y)
         except LookupError:
@@ -432,7 +439,7 @@ class PagedTable(PlainTable):
                 row_key, y_offset_in_row, base_style, cursor, hover
             )
             segments = line_crop(list(chain.from_iterable(scrollable)), x1, x2, width)
-            strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
+            strip = Strip(segments).adjust_cell_length(width, base_style)
             self._line_cache[cache_key] = strip
         return strip
 

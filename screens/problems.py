@@ -534,20 +534,24 @@ class ProblemsScreen(AcotdScreen):
         yield Header()
         with Horizontal(id="filters"):
             yield SearchInput(placeholder="/ search problem text", id="search")
-            yield Select([], prompt="source", id="source", allow_blank=True)
-            yield Select([], prompt="label", id="label", allow_blank=True)
-            yield Select(
-                [("correct", "yes"), ("wrong", "no"), ("not attempted", "none")],
-                prompt="student",
-                id="correct",
-                allow_blank=True,
-            )
-            yield Select(
-                [("with CoT", "yes"), ("without CoT", "no")],
-                prompt="CoT",
-                id="cot",
-                allow_blank=True,
-            )
+            # In their own box: a repaint of the search field (every keystroke) then leaves
+            # the four Selects (16 widgets) alone; Textual redraws every widget whose box
+            # holds the repainted region.
+            with Horizontal(id="selects"):
+                yield Select([], prompt="source", id="source", allow_blank=True)
+                yield Select([], prompt="label", id="label", allow_blank=True)
+                yield Select(
+                    [("correct", "yes"), ("wrong", "no"), ("not attempted", "none")],
+                    prompt="student",
+                    id="correct",
+                    allow_blank=True,
+                )
+                yield Select(
+                    [("with CoT", "yes"), ("without CoT", "no")],
+                    prompt="CoT",
+                    id="cot",
+                    allow_blank=True,
+                )
         yield PagedTable(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status")
         yield Footer()

@@ -13,7 +13,7 @@ answer paint over a fresh one), and a superseded query is abandoned inside SQLit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import zip_longest
+from itertools import chain, zip_longest
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
@@ -21,17 +21,19 @@ from rich.markup import escape as rich_escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.css.query import NoMatches
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.render import measure
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
-from textual.widgets.data_table import DuplicateKey, Row, RowKey
+from textual.widgets.data_table import Column, DuplicateKey, Row, RowKey
 
 from acotd_tui.domain import SCHEMES
 from acotd_tui.render import latexish
@@ -42,7 +44,23 @@ from .base import AcotdScreen
 from .widgets import PlainTable, TextPanel, safe
 
 PAGE = 200
+HeaderLine = tuple[list[list[Segment]], list[list[Segment]]]
 LABEL_CHOICES = {str(s.name): s.labels for s in SCHEMES.values()}
+
+
+def fit_cell(text: str, width: int) -> str:
+    """`rich.cells.set_cell_size(text, width)`: padded with spaces or cropped to `width`
+    cells. A page's cells fit their columns (show_rows sizes them), so this is mostly
+    padding, without set_cell_size's grapheme split of any text that is not all
+    single-width (a `…` ends every long problem line: ~0.2 ms a cell)."""
+    length = cell_len(text)
+    return text + " " * (width - length) if length <= width else set_cell_size(text, width)
+
+
+def escape_cell(text: str) -> str:
+    """`rich.markup.escape(text)`, without its regular expression for the many cells that
+    it leaves as they are (no `[`, no trailing backslash)."""
+    return rich_escape(text) if "[" in text or text.endswith("\\") else text
 
 
 class PagedTable(PlainTable):
@@ -68,6 +86,12 @@ class PagedTable(PlainTable):
         super().__init__(**kwargs)
         self._row_styles: dict[tuple[int, bool, Style, object], Style] = {}
         self._line_style: Style | None = None  # the widget's style during one render_lines
+        self._rows_resized = False  # a new page is being sized (see refresh)
+        self._pass_columns: list[Column] | None = None  # during one render_lines
+        self._pass_widths: list[int] | None = None
+        self._pass_width: int | None = None  # the table's width during one render_lines
+        self._header_lines: dict[tuple[object, ...], HeaderLine] = {}
+        self._meta_styles: dict[tuple[Style, int, int, bool], Style] = {}
 
     def show_rows(self, rows: list[tuple[str, ...]], keys: list[str]) -> None:
         """Replace the rows: columns widened to fit `rows` (plain text), then added."""
@@ -95,7 +119,7 @@ class PagedTable(PlainTable):
             if row_key in self._row_locations:
                 raise DuplicateKey(f"The row key {row_key!r} already exists.")
             self._row_locations[row_key] = len(self.rows)
-            self._data[row_key] = dict(zip_longest(columns, (rich_escape(c) for c in cells)))
+            self._data[row_key] = dict(zip_longest(columns, map(escape_cell, cells)))
             self.rows[row_key] = Row(row_key, 1, None, False)
             self._new_rows.add(row_key)
         if not rows:
@@ -110,8 +134,32 @@ class PagedTable(PlainTable):
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         if any(column.auto_width for column in self.columns.values()):
             super()._update_dimensions(new_rows)
-        else:  # widths set by show_rows; rows are one line: nothing to measure
+            return
+        # Widths set by show_rows; rows are one line: nothing to measure.
+        self._rows_resized = not self.styles.auto_dimensions
+        try:
             super()._update_dimensions(())
+        finally:
+            self._rows_resized = False
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> PagedTable:
+        """A new page changes what the table scrolls over (its virtual size), which asks the
+        whole screen for a new layout (~15-25 ms at 1M problems); the table's box is fixed by
+        problems.tcss, so only its scrollbars follow. A scrollbar that appears or goes asks
+        for the layout itself."""
+        if layout and self._rows_resized and not recompose:
+            self._rows_resized = False
+            super().refresh(*regions, repaint=repaint)
+            self._scroll_update(self.virtual_size)
+            return self
+        super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        return self
 
     def _render_cell(
         self,
@@ -168,7 +216,7 @@ class PagedTable(PlainTable):
             style = base_style + component_style + post_style
             style += Style.from_meta({"row": row_index, "column": column_index})
             pad = " " * padding
-            text = pad + set_cell_size(value, width - 2 * padding) + pad
+            text = pad + fit_cell(value, width - 2 * padding) + pad
             lines = [[Segment(text, style)]]
             self._cell_render_cache[key] = lines
         return lines
@@ -209,20 +257,49 @@ class PagedTable(PlainTable):
             return cached
         found = self._row_locations.get(row_key) if row_key in self._row_locations else None
         row_index = -1 if found is None else found  # the header: -1
-        row_style = self._get_row_style(row_index, base_style)
-        widths = [column.get_render_width(self) for column in self.ordered_columns]
-        highlight = self._should_highlight
-        cells = [
-            self._render_cell(
-                row_index,
-                column_index,
-                row_style,
-                width,
-                cursor=highlight(cursor_location, Coordinate(row_index, column_index), "row"),
-                hover=highlight(hover_location, Coordinate(row_index, column_index), "row"),
-            )[line_no]
-            for column_index, width in enumerate(widths)
+        widths = self._pass_widths or [
+            column.get_render_width(self) for column in self.ordered_columns
         ]
+        header_key = None
+        if row_index == -1:  # the header outlives pages: its own cache, not per update
+            header_key = (
+                line_no,
+                base_style,
+                tuple(widths),
+                tuple(str(column.label) for column in self.ordered_columns),
+                self.size.width,
+                hover_location.row == -1,
+                self.show_cursor,
+                self._show_hover_cursor,
+                self._pseudo_class_state,
+            )
+            header = self._header_lines.get(header_key)
+            if header is not None:
+                self._row_render_cache[key] = header
+                return header
+        row_style = self._get_row_style(row_index, base_style)
+        highlight = self._should_highlight
+        if row_index >= 0 and not self.fixed_rows and line_no == 0:
+            cells = self._plain_row_cells(
+                row_key,
+                row_index,
+                row_style,
+                widths,
+                cursor=row_index == cursor_location.row,
+                hover=row_index == hover_location.row,
+            )
+        else:
+            cells = [
+                self._render_cell(
+                    row_index,
+                    column_index,
+                    row_style,
+                    width,
+                    cursor=highlight(cursor_location, Coordinate(row_index, column_index), "row"),
+                    hover=highlight(hover_location, Coordinate(row_index, column_index), "row"),
+                )[line_no]
+                for column_index, width in enumerate(widths)
+            ]
         extend_style, _ = self._get_styles_to_render_cell(
             row_index == -1,
             False,
@@ -234,13 +311,82 @@ class PagedTable(PlainTable):
             False,
             False,
         )
-        extend_style = row_style + extend_style
-        extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
-        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        extend_style = self._with_meta(row_style + extend_style, row_index, 0, out_of_bounds=True)
+        table_width = self._pass_width if self._pass_width is not None else self.size.width
+        remaining = max(0, table_width - sum(widths) - self._row_label_column_width)
         cells.append([Segment(" " * remaining, extend_style)])
         pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], cells)
         self._row_render_cache[key] = pair
+        if header_key is not None:
+            if len(self._header_lines) > 64:
+                self._header_lines.clear()
+            self._header_lines[header_key] = pair
         return pair
+
+    def _plain_row_cells(
+        self,
+        row_key: RowKey,
+        row_index: int,
+        row_style: Style,
+        widths: list[int],
+        *,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]]:
+        """A row's cells for a row cursor, as `_render_cell` renders each (the cursor and
+        hover are the row's, so the cells' style is worked out once per row, not once per
+        cell); a cell that is not plain one-line text goes through `_render_cell`."""
+        data = self._data.get(row_key, {})
+        padding = self.cell_padding
+        pad = " " * padding
+        style: Style | None = None
+        cells: list[list[Segment]] = []
+        for column_index, (column, width) in enumerate(
+            zip(self._pass_columns or self.ordered_columns, widths, strict=True)
+        ):
+            value = data.get(column.key)
+            if (
+                not isinstance(value, str)
+                or not value.isprintable()
+                or "[" in value
+                or "\\" in value
+                or width <= 2 * padding
+            ):
+                cells.append(
+                    self._render_cell(row_index, column_index, row_style, width, cursor, hover)[0]
+                )
+                continue
+            if style is None:
+                component_style, post_style = self._get_styles_to_render_cell(
+                    False,
+                    False,
+                    False,
+                    hover,
+                    cursor,
+                    self.show_cursor,
+                    self._show_hover_cursor,
+                    self.cursor_foreground_priority == "css",
+                    self.cursor_background_priority == "css",
+                )
+                style = row_style + component_style + post_style
+            text = pad + fit_cell(value, width - 2 * padding) + pad
+            cells.append([Segment(text, self._with_meta(style, row_index, column_index))])
+        return cells
+
+    def _with_meta(self, style: Style, row: int, column: int, out_of_bounds: bool = False) -> Style:
+        """`style` plus the cell's (row, column) meta, remembered across pages: the same
+        cells of the next page get the same styles, so a new page's repaint builds (and the
+        garbage collector later walks) ~250 fewer Style objects and pickles no meta."""
+        key = (style, row, column, out_of_bounds)
+        styled = self._meta_styles.get(key)
+        if styled is None:
+            if len(self._meta_styles) > 20_000:  # many styles (themes, focus): start over
+                self._meta_styles.clear()
+            meta: dict[str, object] = {"row": row, "column": column}
+            if out_of_bounds:
+                meta["out_of_bounds"] = True
+            styled = self._meta_styles[key] = style + Style.from_meta(meta)
+        return styled
 
     def _get_row_style(self, row_index: int, base_style: Style) -> Style:
         """The stock method, remembered: it resolves the CSS of a component each call, and
@@ -256,24 +402,67 @@ class PagedTable(PlainTable):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._line_style = self.rich_style  # resolved once, not once per line
+        self._pass_columns = self.ordered_columns  # sorted once, not three times per line
+        self._pass_widths = [column.get_render_width(self) for column in self._pass_columns]
+        self._pass_width = self.size.width
         try:
             return super().render_lines(crop)
         finally:
             self._line_style = None
+            self._pass_columns = None
+            self._pass_widths = None
+            self._pass_width = None
 
     def render_line(self, y: int) -> Strip:
-        """The stock method for a table without fixed rows, with the widget's style resolved
-        once per render_lines (it walks the CSS ancestors: ~0.5 ms a line under load)."""
-        if self.fixed_rows or self._line_style is None:
+        """The stock method for a table without fixed rows or columns, with the widget's
+        style and the column widths worked out once per render_lines (the style walks the
+        CSS ancestors: ~0.5 ms a line under load)."""
+        if self.fixed_rows or self.fixed_columns or self._line_style is None:
             return super().render_line(y)
         scroll_x, scroll_y = self.scroll_offset
         if y >= (self.header_height if self.show_header else 0):
             y += scroll_y
-        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._line_style)
+        width = self._pass_width if self._pass_width is not None else self.size.width
+        return self._render_unfixed_line(y, scroll_x, scroll_x + width, self._line_style)
+
+    def _render_unfixed_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable._render_line without fixed columns (the same cache, the same line; its
+        segments are not merged: cells differ in their meta, so Strip.simplify joins none
+        and would only build one more Strip, seven caches each, per line)."""
+        width = self._pass_width if self._pass_width is not None else self.size.width
+        try:
+            row_key, y_offset_in_row = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        cache_key = (
+            y,
+            x1,
+            x2,
+            width,
+            cursor,
+            hover,
+            base_style,
+            self.cursor_type,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        strip = self._line_cache.get(cache_key)
+        if strip is None:
+            _, scrollable = self._render_line_in_row(
+                row_key, y_offset_in_row, base_style, cursor, hover
+            )
+            segments = line_crop(list(chain.from_iterable(scrollable)), x1, x2, width)
+            strip = Strip(segments).adjust_cell_length(width, base_style)
+            self._line_cache[cache_key] = strip
+        return strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._row_styles.clear()
+        self._header_lines.clear()
+        self._meta_styles.clear()
 
     def _at_end(self) -> bool:
         return self.row_count > 0 and self.cursor_row >= self.row_count - 1
@@ -301,6 +490,20 @@ class PagedTable(PlainTable):
             self.post_message(self.Edge(False))
         else:
             super().action_page_up()
+
+
+class SearchInput(Input):
+    """The search field. Its box is fixed by problems.tcss, so a keystroke only repaints it.
+
+    Input records the width of its text as its virtual size (how far it can scroll
+    sideways) on every change, and a changed virtual size asks the whole screen for a new
+    layout: ~15 ms of a search keystroke at 1M problems for a box that does not move. Here
+    the size is recorded without that request when the box does not depend on its text."""
+
+    def _watch_value(self, value: str) -> None:
+        if not self.styles.auto_dimensions:
+            self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
 
 
 def row_cells(r: ProblemRow) -> tuple[str, ...]:
@@ -346,21 +549,25 @@ class ProblemsScreen(AcotdScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="filters"):
-            yield Input(placeholder="/ search problem text", id="search")
-            yield Select([], prompt="source", id="source", allow_blank=True)
-            yield Select([], prompt="label", id="label", allow_blank=True)
-            yield Select(
-                [("correct", "yes"), ("wrong", "no"), ("not attempted", "none")],
-                prompt="student",
-                id="correct",
-                allow_blank=True,
-            )
-            yield Select(
-                [("with CoT", "yes"), ("without CoT", "no")],
-                prompt="CoT",
-                id="cot",
-                allow_blank=True,
-            )
+            yield SearchInput(placeholder="/ search problem text", id="search")
+            # In their own box: a repaint of the search field (every keystroke) then leaves
+            # the four Selects (16 widgets) alone; Textual redraws every widget whose box
+            # holds the repainted region.
+            with Horizontal(id="selects"):
+                yield Select([], prompt="source", id="source", allow_blank=True)
+                yield Select([], prompt="label", id="label", allow_blank=True)
+                yield Select(
+                    [("correct", "yes"), ("wrong", "no"), ("not attempted", "none")],
+                    prompt="student",
+                    id="correct",
+                    allow_blank=True,
+                )
+                yield Select(
+                    [("with CoT", "yes"), ("without CoT", "no")],
+                    prompt="CoT",
+                    id="cot",
+                    allow_blank=True,
+                )
         yield PagedTable(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status")
         yield Footer()
@@ -435,7 +642,7 @@ class ProblemsScreen(AcotdScreen):
     def set_total(self, total: int | None, request: int) -> None:
         if total is None or request != self.filter_request:
             return  # the count of a filter that has since changed
-        if not self.query("#status"):
+        if not self.has_widget("status"):
             return  # the screen is closing (the app quit while the count ran)
         self.total = total
         self.update_status()
@@ -471,7 +678,7 @@ class ProblemsScreen(AcotdScreen):
                 return None
 
         def then(rows: list[ProblemRow] | None) -> None:
-            if rows is not None and not stale() and self.query("#table"):
+            if rows is not None and not stale() and self.has_widget("table"):
                 self.show_page(rows, cursor, fresh)
                 self.shown_page_request = request
                 if shown is not None:
@@ -489,6 +696,15 @@ class ProblemsScreen(AcotdScreen):
         if rows:
             table.move_cursor(row=max(0, min(cursor, len(rows) - 1)), animate=False)
         self.update_status()
+
+    def has_widget(self, widget_id: str) -> bool:
+        """Whether the screen still holds `#widget_id` (not while it closes). A lookup by
+        id, not `self.query`, which walks every widget (~0.5 ms a keystroke)."""
+        try:
+            self.query_one(f"#{widget_id}")
+        except NoMatches:
+            return False
+        return True
 
     def update_status(self) -> None:
         total = "…" if self.total is None else f"{self.total:,}"

@@ -35,7 +35,7 @@ from textual.strip import Strip
 from textual.widgets import Collapsible, DataTable, Footer, Header, Input, Select, Static
 from textual.widgets.data_table import Column, DuplicateKey, Row, RowKey
 
-from acotd_tui.domain import SCHEMES
+from acotd_tui.domain import SCHEMES, GradeSource
 from acotd_tui.render import latexish
 from acotd_tui.services import ProblemDetail
 from acotd_tui.store import ProblemFilter, ProblemRow, QueryCancelled
@@ -509,7 +509,7 @@ class SearchInput(Input):
 def row_cells(r: ProblemRow) -> tuple[str, ...]:
     """One problem as the table's cells: id, source, split, label, student, CoTs, problem."""
     student = f"{r.correct}/{r.attempts}" if r.attempts else "-"
-    label = (r.label or "-") + ("*" if r.label_source == "human" else "")
+    label = (r.label or "-") + ("*" if r.label_source == GradeSource.HUMAN else "")
     return (
         str(r.id),
         r.source,

@@ -25,6 +25,7 @@ from textual._segment_tools import line_crop
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.geometry import Region, Size
@@ -545,6 +546,7 @@ class ProblemsScreen(AcotdScreen):
         self.page_request = 0
         self.shown_page_request = 0  # the request whose page is on screen (bench, tests)
         self.status_line = ""
+        self.status_lines = 1  # lines the status text wraps to at the widget's width
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -713,9 +715,15 @@ class ProblemsScreen(AcotdScreen):
         else:
             first, last = self.rows[0].id, self.rows[-1].id
             status = f"{len(self.rows)} rows, ids {first:,}–{last:,} of {total} matching · ↑↓ move across pages · g/G first/last · Enter opens · * = human label"
-        if status != self.status_line:  # one line of fixed height: repainted, never laid out
+        if status != self.status_line:
+            widget = self.query_one("#status", Static)
+            # Repainted in place, unless the new text wraps to another number of lines (an
+            # 80-column terminal: the key hints take a second line): only then laid out.
+            width = max(1, widget.content_region.width)
+            lines = len(Content(status).wrap(width)) if widget.content_region.width else 0
             self.status_line = status
-            self.query_one("#status", Static).update(status, layout=False)
+            widget.update(status, layout=lines != self.status_lines)
+            self.status_lines = lines
 
     # -- events ------------------------------------------------------------------------------
     def on_paged_table_edge(self, event: PagedTable.Edge) -> None:

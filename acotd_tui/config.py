@@ -148,6 +148,12 @@ class Limits(_Strict):
         "a 429 waits the server's Retry-After and does not count",
     )
     timeout_s: float = Field(600.0, gt=0, description="per request")
+    connect_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="how long to wait for the server to accept a connection; a host that "
+        "never answers is then reported like one that refuses (not waited on for timeout_s)",
+    )
     backoff_base_s: float = Field(1.0, gt=0, description="first backoff")
     backoff_max_s: float = Field(60.0, gt=0, description="longest backoff")
     budget_usd: float = Field(

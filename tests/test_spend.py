@@ -4,11 +4,13 @@ seconds: an unreachable endpoint, Retry-After honoured as given."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -213,11 +215,43 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
 
 
-@pytest.mark.parametrize("where", ["refused", "unresolvable"])
+@contextlib.contextmanager
+def silent_host_url() -> Iterator[str]:
+    """A port whose accept queue is full: the kernel drops further SYNs, so a connection is
+    neither accepted nor refused (a firewalled or frozen host)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        for sock in (*fillers, server):
+            sock.close()
+
+
+@pytest.mark.parametrize("where", ["refused", "unresolvable", "silent"])
 def test_an_unreachable_endpoint_stops_the_job_within_seconds(project, tmp_path, where):
     many_problems(project, tmp_path, n=40)
-    endpoint = closed_port_url() if where == "refused" else "http://no-such-host.invalid/v1"
-    set_limits(project, concurrency=8)  # every request in flight, default retry schedule
+    with contextlib.ExitStack() as stack:
+        if where == "silent":
+            endpoint = stack.enter_context(silent_host_url())
+            # timeout_s stays 600: only reaching the server is bounded
+            set_limits(project, concurrency=8, connect_timeout_s=0.5)
+        else:
+            endpoint = closed_port_url() if where == "refused" else "http://no-such-host.invalid/v1"
+            set_limits(project, concurrency=8)  # every request in flight, default retries
+        _run_unreachable(project, endpoint, where)
+
+
+def _run_unreachable(project, endpoint: str, where: str) -> None:
     args = ["diagnose", "-p", str(project.root), "--backend", "litellm"]
     args += ["--model", "openai/nobody-home", "--api-base", endpoint]
     started = time.monotonic()
@@ -228,7 +262,8 @@ def test_an_unreachable_endpoint_stops_the_job_within_seconds(project, tmp_path,
     job = project.store.jobs.list()[0]
     assert job.status == "failed" and job.resumable
     assert f"cannot reach {endpoint}" in job.error and "\n" not in job.error
-    assert ("connection refused" if where == "refused" else "host not found") in job.error
+    said = {"refused": "connection refused", "unresolvable": "host not found"}
+    assert said.get(where, "no answer to the connection") in job.error
     assert project.store.attempts.count() == 0
 
 

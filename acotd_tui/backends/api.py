@@ -164,10 +164,11 @@ def api_base_problem(api_base: str | None) -> str | None:
 
 
 def _unreachable(exc: BaseException) -> str | None:
-    """Why the endpoint cannot be reached at all (refused, unknown host), or None.
+    """Why the endpoint cannot be reached at all (refused, unknown host, no answer to the
+    connection within `limits.connect_timeout_s`), or None.
 
     Read from the exception's causes: the OpenAI SDK wraps httpx's ConnectError, litellm
-    wraps the SDK's. Timeouts and dropped connections are not this: the server is there.
+    wraps the SDK's. Other timeouts and dropped connections are not this: the server is there.
     """
     import socket
 
@@ -177,6 +178,9 @@ def _unreachable(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        # By name: the OpenAI SDK may bring its own copy of httpx (httpx2), litellm aiohttp.
+        if type(current).__name__ in ("ConnectTimeout", "ConnectionTimeoutError"):
+            return "no answer to the connection (limits.connect_timeout_s)"
         if isinstance(current, httpx.TimeoutException):
             return None
         if isinstance(current, socket.gaierror):
@@ -237,9 +241,18 @@ class LiteLLMBackend:
                 base_url=self.role.api_base,
                 api_key=self._api_key or "EMPTY",
                 max_retries=0,
-                timeout=self.limits.timeout_s,
+                timeout=self._timeout(),
             )
         return self._client
+
+    def _timeout(self) -> Any:
+        """The whole request may take `timeout_s`; reaching the server only `connect_timeout_s`."""
+        import httpx
+
+        limits = self.limits
+        return httpx.Timeout(
+            limits.timeout_s, connect=min(limits.connect_timeout_s, limits.timeout_s)
+        )
 
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
@@ -278,7 +291,7 @@ class LiteLLMBackend:
                 model=self.role.model,
                 api_base=self.role.api_base,
                 api_key=key,
-                timeout=self.limits.timeout_s,
+                timeout=self._timeout(),
                 num_retries=0,
                 drop_params=True,
                 **kwargs,

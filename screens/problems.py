@@ -162,6 +162,33 @@ class PagedTable(PlainTable):
         super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         return self
 
+    def _plain(self, value: object, width: int) -> bool:
+        """A cell drawn as one segment: one line of printable text with no markup to parse
+        and room beside its padding; any other cell is rendered the stock way (control codes
+        and tabs by Rich, `[`/`\\` as escaped markup)."""
+        return (
+            isinstance(value, str)
+            and value.isprintable()
+            and "[" not in value
+            and "\\" not in value
+            and width > 2 * self.cell_padding
+        )
+
+    def _plain_style(self, base_style: Style, *, cursor: bool, hover: bool) -> Style:
+        """The style of a plain cell on a row with `base_style`, as DataTable works it out."""
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        return base_style + component_style + post_style
+
     def _render_cell(
         self,
         row_index: int,
@@ -183,11 +210,7 @@ class PagedTable(PlainTable):
         if (
             row is None
             or row.height != 1
-            or not isinstance(value, str)
-            or not value.isprintable()  # control codes, tabs: Rich's own handling
-            or "[" in value  # escaped markup: parsed the stock way
-            or "\\" in value
-            or width <= 2 * padding
+            or not self._plain(value, width)
         ):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         key = (
@@ -202,19 +225,8 @@ class PagedTable(PlainTable):
         )
         lines = self._cell_render_cache.get(key)
         if lines is None:
-            component_style, post_style = self._get_styles_to_render_cell(
-                False,
-                False,
-                False,
-                hover,
-                cursor,
-                self.show_cursor,
-                self._show_hover_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
-            )
             # Rich caches the sum of the row's styles; the (row, column) meta differs per cell.
-            style = base_style + component_style + post_style
+            style = self._plain_style(base_style, cursor=cursor, hover=hover)
             style += Style.from_meta({"row": row_index, "column": column_index})
             pad = " " * padding
             text = pad + fit_cell(value, width - 2 * padding) + pad
@@ -346,30 +358,13 @@ class PagedTable(PlainTable):
             zip(self._pass_columns or self.ordered_columns, widths, strict=True)
         ):
             value = data.get(column.key)
-            if (
-                not isinstance(value, str)
-                or not value.isprintable()
-                or "[" in value
-                or "\\" in value
-                or width <= 2 * padding
-            ):
+            if not self._plain(value, width):
                 cells.append(
                     self._render_cell(row_index, column_index, row_style, width, cursor, hover)[0]
                 )
                 continue
             if style is None:
-                component_style, post_style = self._get_styles_to_render_cell(
-                    False,
-                    False,
-                    False,
-                    hover,
-                    cursor,
-                    self.show_cursor,
-                    self._show_hover_cursor,
-                    self.cursor_foreground_priority == "css",
-                    self.cursor_background_priority == "css",
-                )
-                style = row_style + component_style + post_style
+                style = self._plain_style(row_style, cursor=cursor, hover=hover)
             text = pad + fit_cell(value, width - 2 * padding) + pad
             cells.append([Segment(text, self._with_meta(style, row_index, column_index))])
         return cells

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import chain, zip_longest
-from typing import Any
+from typing import Any, TypeGuard
 
 from rich.cells import cell_len, set_cell_size
 from rich.markup import escape as rich_escape
@@ -162,7 +162,7 @@ class PagedTable(PlainTable):
         super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         return self
 
-    def _plain(self, value: object, width: int) -> bool:
+    def _plain(self, value: object, width: int) -> TypeGuard[str]:
         """A cell drawn as one segment: one line of printable text with no markup to parse
         and room beside its padding; any other cell is rendered the stock way (control codes
         and tabs by Rich, `[`/`\\` as escaped markup)."""

@@ -49,12 +49,13 @@ CotMode = Literal["auto", "short", "long"]
 COT_MODES: tuple[str, ...] = get_args(CotMode)
 # `acotd experiment --paper`: the settings the paper states, applied over the project's config.
 # The config's defaults are the paper's (each field's description says where): read from there.
+_PAPER_EVAL = EvalConfig()
 PAPER_SETTINGS: dict[str, Any] = {
     "k": SamplingConfig().k,  # §4.2: 1,000 distillation examples (671 short + 329 long)
-    "n": EvalConfig().n,  # Table 2: 4 samples per problem
+    "n": _PAPER_EVAL.n,  # Table 2: 4 samples per problem
     "max_tokens": PAPER_EVAL_MAX_TOKENS,  # Table 2 (and what §4.3.3 says instead: config.py)
-    "temperature": EvalConfig().temperature,  # Table 2
-    "top_p": EvalConfig().top_p,  # Table 2
+    "temperature": _PAPER_EVAL.temperature,  # Table 2
+    "top_p": _PAPER_EVAL.top_p,  # Table 2
     "grading_rule": GradingConfig().rule,  # Algorithm 1: the judge's verdict is the label
 }
 # The training keys `acotd train` sets per run (the job form shows the first two).
